@@ -1,0 +1,1 @@
+"""PuLID for SDXL: host-free library (no ComfyUI imports)."""
