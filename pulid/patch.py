@@ -1,0 +1,211 @@
+"""The cross-attention replace that adds PuLID's identity term to an SDXL UNet.
+
+ComfyUI calls an attn2 "replace" with the already projected text q/k/v and expects the attention
+output back. `IdentityAttention` is that callable, kept free of host imports: the host hands in its
+own attention function and the sigma window (from `percent_to_sigma`), so every rule below (sigma
+window, cond/uncond routing, region mask, chaining, K/V cache) is testable on plain tensors.
+
+The objects are treated as immutable once built. ComfyUI deep-copies `model_options` on every
+`ModelPatcher.clone()` (both hosts we support do), so `__deepcopy__` returns a shallow copy: a clone
+of a patched model shares the projection weights, the token embeddings and the K/V cache instead of
+duplicating them.
+"""
+import copy
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .attention import id_attention, project_id_tokens
+from .errors import EmbeddingMismatchError
+from .sites import SITES as SDXL_SITES
+
+logger = logging.getLogger(__name__)
+
+# ComfyUI's codes in extra_options["cond_or_uncond"].
+COND = 0
+UNCOND = 1
+
+
+class IDKeyValues:
+    """The identity tokens of one site, projected to K/V once per device and dtype.
+
+    The projection weights stay where the checkpoint put them (normally CPU); they visit the
+    sampling device only for the one projection, so the 70 weight pairs never occupy VRAM while
+    sampling. Only the small results ([T, width] per row kind) are cached.
+    """
+
+    def __init__(self, cond, uncond, k_weight, v_weight, num_zero):
+        self.cond = cond
+        self.uncond = uncond
+        self.k_weight = k_weight
+        self.v_weight = v_weight
+        self.num_zero = num_zero
+        self._cache = {}
+
+    def get(self, device, dtype):
+        """(cond_k, cond_v, uncond_k, uncond_v), each [1, T + num_zero, width]."""
+        key = (str(device), dtype)
+        cached = self._cache.get(key)
+        if cached is None:
+            k_w = self.k_weight.to(device=device, dtype=torch.float32)
+            v_w = self.v_weight.to(device=device, dtype=torch.float32)
+            cached = []
+            for tokens in (self.cond, self.uncond):
+                tokens = tokens.to(device=device, dtype=torch.float32)
+                id_k, id_v = project_id_tokens(tokens, k_w, v_w, self.num_zero)
+                cached += [id_k.to(dtype), id_v.to(dtype)]
+            cached = tuple(cached)
+            self._cache[key] = cached
+        return cached
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def token_grid(latent_hw, tokens):
+    """(h, w) of the token grid a site with `tokens` tokens sees for a latent of `latent_hw`.
+
+    SDXL downsamples with stride-2 convolutions (padding 1), so each level is ceil(previous / 2);
+    the up path is resized to match the skip connections, so the same grids occur on the way up.
+    Odd latent sizes (e.g. 1000 px -> 125 latent -> 63 -> 32) are why the grid is searched rather
+    than computed from a square-root ratio.
+    """
+    h, w = int(latent_hw[0]), int(latent_hw[1])
+    for _ in range(8):
+        if h * w == tokens:
+            return h, w
+        if h * w < tokens:
+            break
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+    # Not a UNet level we know (another architecture or a host that pads): keep the aspect ratio.
+    scale = math.sqrt(latent_hw[0] * latent_hw[1] / tokens)
+    h = max(1, round(latent_hw[0] / scale))
+    for cand in sorted(range(1, tokens + 1), key=lambda c: abs(c - h)):
+        if tokens % cand == 0:
+            return cand, tokens // cand
+    return 1, tokens
+
+
+class RegionMask:
+    """An attention mask (ComfyUI MASK, [H, W] or [B, H, W], 1 = identity here) resized per site.
+
+    One instance is shared by all 70 sites of an apply; resized copies are cached per grid and
+    device, so each resolution is resized once per run, not once per step.
+    """
+
+    def __init__(self, mask):
+        mask = torch.as_tensor(mask, dtype=torch.float32)
+        if mask.ndim == 2:
+            mask = mask[None]
+        if mask.ndim != 3:
+            raise ValueError(f"attn_mask must be [H, W] or [B, H, W], got shape {tuple(mask.shape)}")
+        self.mask = mask.detach().cpu()
+        self._cache = {}
+
+    def rows(self, latent_hw, tokens, rows_per_chunk, chunks, device, dtype):
+        """[chunks * rows_per_chunk, tokens, 1]: mask image i % B for the i-th image of each chunk."""
+        h, w = token_grid(latent_hw, tokens)
+        key = (h, w, str(device), dtype)
+        grid = self._cache.get(key)
+        if grid is None:
+            grid = F.interpolate(self.mask[:, None], size=(h, w), mode="bilinear", align_corners=False)
+            grid = grid.reshape(grid.shape[0], h * w, 1).to(device=device, dtype=dtype)
+            self._cache[key] = grid
+        index = torch.arange(rows_per_chunk, device=device) % grid.shape[0]
+        return grid[index].repeat(chunks, 1, 1)
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class IdentityAttention:
+    """attn2 replace for one site: text attention (or the replace that was there) + identity term.
+
+    attention: the host's attention function, called as attention(q, k, v, heads, attn_precision=...).
+    sigma_start/sigma_end: the identity term is added only while sigma_end <= sigma <= sigma_start.
+    previous: a replace already registered at this site (IP-Adapter, InstantID, another PuLID);
+      it produces the text attention output and ours is added on top, so patches compose.
+    """
+
+    def __init__(self, kv, heads, weight, ortho, sigma_start, sigma_end, attention,
+                 mask=None, previous=None):
+        self.kv = kv
+        self.heads = heads
+        self.weight = float(weight)
+        self.ortho = ortho
+        self.sigma_start = float(sigma_start)
+        self.sigma_end = float(sigma_end)
+        self.attention = attention
+        self.mask = mask
+        self.previous = previous
+
+    def __deepcopy__(self, memo):
+        return copy.copy(self)
+
+    def active(self, extra_options):
+        if self.weight == 0:
+            return False
+        sigmas = extra_options.get("sigmas")
+        if sigmas is None:
+            return True
+        sigma = float(torch.as_tensor(sigmas).reshape(-1)[0])
+        return self.sigma_end <= sigma <= self.sigma_start
+
+    def text_attention(self, q, k, v, extra_options):
+        if self.previous is not None:
+            return self.previous(q, k, v, extra_options)
+        return self.attention(q, k, v, extra_options.get("n_heads", self.heads),
+                              attn_precision=extra_options.get("attn_precision"))
+
+    def __call__(self, q, k, v, extra_options):
+        out = self.text_attention(q, k, v, extra_options)
+        if not self.active(extra_options):
+            return out
+        chunks = list(extra_options.get("cond_or_uncond") or [COND])
+        if q.shape[0] % len(chunks):
+            raise ValueError(f"batch of {q.shape[0]} rows does not split into cond_or_uncond {chunks}")
+        rows = q.shape[0] // len(chunks)
+        cond_k, cond_v, uncond_k, uncond_v = self.kv.get(q.device, q.dtype)
+        id_k = torch.cat([(uncond_k if c == UNCOND else cond_k).expand(rows, -1, -1) for c in chunks])
+        id_v = torch.cat([(uncond_v if c == UNCOND else cond_v).expand(rows, -1, -1) for c in chunks])
+        heads = extra_options.get("n_heads", self.heads)
+        result = id_attention(q, out, id_k, id_v, heads, self.weight, self.ortho)
+        if self.mask is None:
+            return result
+        latent_hw = extra_options["original_shape"][-2:]
+        mask = self.mask.rows(latent_hw, q.shape[1], rows, len(chunks), q.device, result.dtype)
+        # Every ortho mode is `out + weight * term`, so masking the difference masks the ID term only.
+        return out + (result - out) * mask
+
+
+def check_embedding(model, embeds):
+    """Raise EmbeddingMismatchError unless `embeds` was made by a model of the same version."""
+    if embeds.version != model.version:
+        raise EmbeddingMismatchError(
+            f"These face embeddings were made with a PuLID {embeds.version} model but are applied with "
+            f"PuLID {model.version} ({model.path}). Encode the face again with the {model.version} "
+            f"model, or load the {embeds.version} model in the Apply node.")
+    if embeds.cond.shape[-1] != model.kv_weights[0][0].shape[1]:
+        raise EmbeddingMismatchError(
+            f"Face embeddings have {embeds.cond.shape[-1]} features per token but the PuLID model "
+            f"{model.path} expects {model.kv_weights[0][0].shape[1]}; encode the face again.")
+
+
+def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_end, attention,
+                  mask=None, existing=None):
+    """{site key: IdentityAttention} for all 70 SDXL cross-attention sites.
+
+    existing: the attn2 replaces already on the model (key -> callable); each is chained, not lost.
+    """
+    check_embedding(model, embeds)
+    existing = existing or {}
+    region = None if mask is None else RegionMask(mask)
+    patches = {}
+    for site, (k_weight, v_weight) in zip(SDXL_SITES, model.kv_weights):
+        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero)
+        patches[site.key] = IdentityAttention(
+            kv, site.heads, weight, ortho, sigma_start, sigma_end, attention,
+            mask=region, previous=existing.get(site.key))
+    return patches

@@ -1,0 +1,193 @@
+"""The attn2 replace on synthetic q/k/v: identity at weight 0, sigma window, cond/uncond routing,
+region masks on odd grids, chaining over foreign replaces, and sharing under deepcopy.
+
+The expected values come from a plain reference written here (per-head softmax attention over
+[tokens; zero tokens] projected by the site's K/V weights), not from pulid.attention.
+"""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pulid import patch as patch_mod
+from pulid.errors import EmbeddingMismatchError
+from pulid.patch import IDKeyValues, IdentityAttention, RegionMask, build_patches, token_grid
+from pulid.sites import SITES as SDXL_SITES
+
+HEADS, WIDTH, DIM, T, NZ = 2, 16, 12, 4, 2
+
+
+def plain_attention(q, k, v, heads, attn_precision=None):
+    b, n, c = q.shape
+    d = c // heads
+    qh = q.view(b, n, heads, d).transpose(1, 2)
+    kh = k.view(b, k.shape[1], heads, d).transpose(1, 2)
+    vh = v.view(b, v.shape[1], heads, d).transpose(1, 2)
+    w = (qh @ kh.transpose(-1, -2) / d ** 0.5).softmax(-1)
+    return (w @ vh).transpose(1, 2).reshape(b, n, c)
+
+
+def reference_id_term(q, tokens, k_w, v_w, num_zero):
+    padded = torch.cat([tokens, torch.zeros(1, num_zero, tokens.shape[-1])], dim=1)
+    id_k = (padded @ k_w.T).expand(q.shape[0], -1, -1)
+    id_v = (padded @ v_w.T).expand(q.shape[0], -1, -1)
+    return plain_attention(q, id_k, id_v, HEADS)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    g = torch.Generator().manual_seed(0)
+    return SimpleNamespace(
+        cond=torch.randn(1, T, DIM, generator=g), uncond=torch.randn(1, T, DIM, generator=g) * 0.1,
+        k_w=torch.randn(WIDTH, DIM, generator=g) * 0.3, v_w=torch.randn(WIDTH, DIM, generator=g),
+        q=torch.randn(4, 6, WIDTH, generator=g), k=torch.randn(4, 5, WIDTH, generator=g),
+        v=torch.randn(4, 5, WIDTH, generator=g))
+
+
+def make(parts, weight=0.7, start=10.0, end=1.0, mask=None, previous=None):
+    kv = IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, NZ)
+    return IdentityAttention(kv, HEADS, weight, "off", start, end, plain_attention,
+                             mask=mask, previous=previous)
+
+
+def opts(sigma=5.0, cond_or_uncond=(0, 1), shape=(4, 4, 2, 3)):
+    return {"sigmas": torch.tensor([sigma] * 4), "cond_or_uncond": list(cond_or_uncond),
+            "n_heads": HEADS, "original_shape": list(shape), "attn_precision": None}
+
+
+def expected(parts, weight, order, q=None):
+    q = parts.q if q is None else q
+    out = plain_attention(q, parts.k, parts.v, HEADS)
+    rows = q.shape[0] // len(order)
+    terms = []
+    for i, c in enumerate(order):
+        tokens = parts.uncond if c == 1 else parts.cond
+        terms.append(reference_id_term(q[i * rows:(i + 1) * rows], tokens, parts.k_w, parts.v_w, NZ))
+    return out, out + weight * torch.cat(terms)
+
+
+def test_weight_zero_is_exactly_unpatched(parts):
+    out = make(parts, weight=0.0)(parts.q, parts.k, parts.v, opts())
+    assert torch.equal(out, plain_attention(parts.q, parts.k, parts.v, HEADS))
+
+
+@pytest.mark.parametrize("sigma,inside", [(10.0, True), (1.0, True), (5.0, True), (10.5, False), (0.5, False)])
+def test_sigma_window(parts, sigma, inside):
+    got = make(parts)(parts.q, parts.k, parts.v, opts(sigma=sigma))
+    out, with_id = expected(parts, 0.7, (0, 1))
+    if inside:
+        torch.testing.assert_close(got, with_id, rtol=1e-4, atol=1e-5)
+    else:
+        assert torch.equal(got, out)
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0), (0,), (1, 0, 0, 1)])
+def test_cond_uncond_routing(parts, order):
+    got = make(parts)(parts.q, parts.k, parts.v, opts(cond_or_uncond=order))
+    _, want = expected(parts, 0.7, order)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_kv_projected_once_per_device_and_dtype(parts, monkeypatch):
+    calls = []
+    real = patch_mod.project_id_tokens
+    monkeypatch.setattr(patch_mod, "project_id_tokens", lambda *a: calls.append(1) or real(*a))
+    p = make(parts)
+    for _ in range(3):
+        p(parts.q, parts.k, parts.v, opts())
+    assert len(calls) == 2  # cond and uncond, once
+    p(parts.q.double(), parts.k.double(), parts.v.double(), opts())
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("latent,tokens,grid", [
+    ((128, 128), 64 * 64, (64, 64)), ((128, 128), 32 * 32, (32, 32)),
+    ((125, 75), 63 * 38, (63, 38)), ((125, 75), 32 * 19, (32, 19)),
+    ((97, 131), 97 * 131, (97, 131)), ((97, 131), 25 * 33, (25, 33))])
+def test_token_grid_odd_sizes(latent, tokens, grid):
+    assert token_grid(latent, tokens) == grid
+
+
+def test_mask_on_odd_grid_touches_id_term_only(parts):
+    h, w = 5, 3  # latent 9x5 -> grid ceil(9/2) x ceil(5/2) = 5 x 3 at the first downsampled level
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(4, h * w, WIDTH, generator=g)
+    mask = torch.zeros(1, 45, 25)
+    mask[:, :20] = 1.0  # top part of the picture
+    got = make(parts, mask=RegionMask(mask))(q, parts.k, parts.v, opts(shape=(4, 4, 9, 5)))
+    out, with_id = expected(parts, 0.7, (0, 1), q=q)
+    m = F.interpolate(mask[:, None], size=(h, w), mode="bilinear", align_corners=False).reshape(1, h * w, 1)
+    torch.testing.assert_close(got, out + (with_id - out) * m, rtol=1e-4, atol=1e-5)
+    bottom = m[0, :, 0] == 0
+    assert bottom.any() and torch.equal(got[:, bottom], out[:, bottom])
+
+
+def test_per_image_mask_follows_rows(parts):
+    q = parts.q  # 4 rows = [cond a, cond b, uncond a, uncond b]
+    mask = torch.stack([torch.ones(4, 6), torch.zeros(4, 6)])  # image a: everywhere, image b: nowhere
+    got = make(parts, mask=RegionMask(mask))(q, parts.k, parts.v, opts(shape=(4, 4, 2, 3)))
+    out, with_id = expected(parts, 0.7, (0, 1))
+    torch.testing.assert_close(got[[0, 2]], with_id[[0, 2]], rtol=1e-4, atol=1e-5)
+    assert torch.equal(got[[1, 3]], out[[1, 3]])
+
+
+def test_chains_over_foreign_replace(parts):
+    def foreign(q, k, v, extra_options):
+        return plain_attention(q, k, v, HEADS) * 2.0 + 1.0
+
+    got = make(parts, previous=foreign)(parts.q, parts.k, parts.v, opts())
+    out, with_id = expected(parts, 0.7, (0, 1))
+    torch.testing.assert_close(got, foreign(parts.q, parts.k, parts.v, None) + (with_id - out),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_two_pulid_applies_with_complementary_masks(parts):
+    h, w = 2, 3
+    left = torch.zeros(1, 2, 3)
+    left[..., :1] = 1.0
+    first = make(parts, weight=0.5, mask=RegionMask(left))
+    second = make(parts, weight=1.5, mask=RegionMask(1.0 - left), previous=first)
+    got = second(parts.q, parts.k, parts.v, opts(shape=(4, 4, h, w)))
+    out, with_id = expected(parts, 1.0, (0, 1))
+    term = with_id - out
+    m = left.reshape(1, h * w, 1)
+    torch.testing.assert_close(got, out + term * (0.5 * m + 1.5 * (1 - m)), rtol=1e-4, atol=1e-5)
+
+
+def fake_model(version="v1.1"):
+    g = torch.Generator().manual_seed(2)
+    kv = [(torch.randn(s.width // 64, DIM, generator=g), torch.randn(s.width // 64, DIM, generator=g))
+          for s in SDXL_SITES]
+    return SimpleNamespace(version=version, kv_weights=kv, path="pulid_test.safetensors")
+
+
+def test_build_patches_covers_all_sites_and_chains(parts):
+    embeds = SimpleNamespace(version="v1.1", cond=parts.cond, uncond=parts.uncond)
+    foreign = object()
+    existing = {SDXL_SITES[3].key: foreign}
+    patches = build_patches(fake_model(), embeds, weight=1.0, num_zero=NZ, ortho="off",
+                            sigma_start=1e9, sigma_end=0.0, attention=plain_attention, existing=existing)
+    assert list(patches) == [s.key for s in SDXL_SITES] and len(patches) == 70
+    assert patches[SDXL_SITES[3].key].previous is foreign
+    assert all(p.previous is None for key, p in patches.items() if key != SDXL_SITES[3].key)
+
+
+def test_build_patches_rejects_other_version(parts):
+    embeds = SimpleNamespace(version="v1", cond=parts.cond, uncond=parts.uncond)
+    with pytest.raises(EmbeddingMismatchError, match="v1.1"):
+        build_patches(fake_model("v1.1"), embeds, weight=1.0, num_zero=NZ, ortho="off",
+                      sigma_start=1e9, sigma_end=0.0, attention=plain_attention)
+
+
+def test_deepcopy_shares_tensors(parts):
+    p = make(parts, mask=RegionMask(torch.ones(1, 4, 4)))
+    p(parts.q, parts.k, parts.v, opts())  # fill the K/V cache
+    options = {"transformer_options": {"patches_replace": {"attn2": {("input", 4, 0): p}}}}
+    clone = copy.deepcopy(options)["transformer_options"]["patches_replace"]["attn2"][("input", 4, 0)]
+    assert clone.kv.k_weight is p.kv.k_weight and clone.kv.cond is p.kv.cond
+    assert clone.kv.get(parts.q.device, parts.q.dtype)[0] is p.kv.get(parts.q.device, parts.q.dtype)[0]
+    assert clone.mask.mask is p.mask.mask
+    clone.weight = 0.0  # a copy can be changed without touching the original
+    assert p.weight == 0.7
