@@ -1,0 +1,149 @@
+"""Command line: fetch the models, check an install, render one image without the UI.
+
+Logging goes to stderr so the doctor's table and the dry-run list can be piped or diffed.
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import PulidError
+
+log = logging.getLogger(__name__)
+
+
+def _models_dir(args) -> Path:
+    if args.models_dir:
+        return Path(args.models_dir).expanduser()
+    if getattr(args, "comfyui", None):
+        return Path(args.comfyui).expanduser() / "models"
+    raise PulidError("Say where the models go: --models-dir <ComfyUI>/models or --comfyui <ComfyUI>.")
+
+
+def _split_names(values) -> list[str]:
+    return [n for v in values or () for n in v.split(",") if n]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pulid",
+        description="PuLID-SDXL tools: download the models, check an install, render headless.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fetch = sub.add_parser(
+        "fetch-models", help="download the model files into a ComfyUI models folder",
+        description="Download PuLID v1.1, EVA02-CLIP-L-336, antelopev2 and the facexlib weights "
+                    "into their ComfyUI folders, checking size and sha256. Files already in "
+                    "place are skipped; interrupted downloads resume.")
+    fetch.add_argument("--models-dir", help="ComfyUI's models folder")
+    fetch.add_argument("--comfyui", help="ComfyUI folder (models go to <ComfyUI>/models)")
+    fetch.add_argument("--only", action="append", metavar="NAME",
+                       help="fetch only these (repeat or comma-separate), e.g. pulid_v1; "
+                            "see --dry-run for the names")
+    fetch.add_argument("--all", action="store_true", help="also fetch the optional files (PuLID v1)")
+    fetch.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
+    fetch.add_argument("--base-url", help="download every file from <URL>/<file name> (a mirror); "
+                                          "default: $PULID_MODELS_BASE_URL, else the public hosts")
+    fetch.add_argument("--retries", type=int, default=3, help="retries per URL (default 3)")
+
+    doctor = sub.add_parser(
+        "doctor", help="check packages, model files and GPU",
+        description="Check the Python packages, every model file (present and loadable) and the "
+                    "GPU; print one table with the fix for each problem. Exit code 1 when "
+                    "something required is missing or broken.")
+    doctor.add_argument("--comfyui", help="ComfyUI folder")
+    doctor.add_argument("--models-dir", help="models folder (default <ComfyUI>/models)")
+    doctor.add_argument("--no-load", action="store_true",
+                        help="only check that the files exist (skip loading them)")
+
+    gen = sub.add_parser(
+        "generate", help="render one image through ComfyUI, without its server",
+        description="Run the pack's basic workflow (workflows/) through ComfyUI in this process "
+                    "and write the image.")
+    gen.add_argument("--comfyui", required=True, help="ComfyUI folder")
+    gen.add_argument("--face", required=True, help="photo of the face to keep")
+    gen.add_argument("--prompt", required=True, help="what to draw")
+    gen.add_argument("--negative", default=None, help="negative prompt")
+    gen.add_argument("--out", required=True, help="output PNG")
+    gen.add_argument("--checkpoint", help="SDXL checkpoint in models/checkpoints "
+                                          "(default: the first one found)")
+    gen.add_argument("--pulid-file", help="PuLID file in models/pulid (default pulid_v1.1)")
+    gen.add_argument("--steps", type=int)
+    gen.add_argument("--cfg", type=float)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--weight", type=float, help="PuLID identity weight")
+    gen.add_argument("--method", help="PuLID method (fidelity, style, ...)")
+    gen.add_argument("--width", type=int)
+    gen.add_argument("--height", type=int)
+    gen.add_argument("--models-dir", help="models folder to use instead of <ComfyUI>/models")
+    gen.add_argument("--extra-model-paths", help="an extra_model_paths.yaml to load as well")
+    gen.add_argument("--workflow", help="API-format workflow JSON (default: the pack's basic one)")
+    gen.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is present")
+    return parser
+
+
+def _run_fetch(args) -> int:
+    from . import fetch
+
+    names = _split_names(args.only)
+    if args.all:
+        names = [e.name for e in fetch.CATALOG]
+    models_dir = _models_dir(args)
+    try:
+        entries = fetch.select(names)
+    except KeyError as exc:
+        raise PulidError(str(exc.args[0])) from None
+    if args.dry_run:
+        results = fetch.fetch_models(models_dir, [e.name for e in entries], dry_run=True)
+        for r in results:
+            size = f"{r.entry.size / 1e6:,.0f} MB" if r.entry.size else "size ?"
+            status = "present" if r.status == "present" else "download"
+            print(f"{status:9} {r.entry.name:20} {size:>10}  {r.path}  <- "
+                  f"{fetch.download_urls(r.entry, args.base_url)[0]}")
+        return 0
+    progress = fetch.TqdmProgress()
+    try:
+        results = fetch.fetch_models(models_dir, [e.name for e in entries], base_url=args.base_url,
+                                     progress=progress, retries=args.retries)
+    finally:
+        progress.close()
+    for r in results:
+        log.info("%s: %s (%s)", r.entry.name, r.status, r.path)
+    return 0
+
+
+def _run_doctor(args) -> int:
+    from . import doctor
+
+    checks = doctor.run_checks(_models_dir(args), load=not args.no_load)
+    print(doctor.format_table(checks))
+    return 1 if doctor.failed(checks) else 0
+
+
+def _run_generate(args) -> int:
+    from . import generate
+
+    out = generate.generate(
+        comfyui=args.comfyui, face=args.face, prompt=args.prompt, out=args.out,
+        negative=args.negative, checkpoint=args.checkpoint, pulid_file=args.pulid_file,
+        steps=args.steps, cfg=args.cfg, seed=args.seed, weight=args.weight, method=args.method,
+        width=args.width, height=args.height, models_dir=args.models_dir,
+        extra_model_paths=args.extra_model_paths, workflow=args.workflow, cpu=args.cpu)
+    print(out)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    run = {"fetch-models": _run_fetch, "doctor": _run_doctor, "generate": _run_generate}
+    try:
+        return run[args.command](args)
+    except PulidError as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
