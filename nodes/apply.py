@@ -1,0 +1,89 @@
+"""Apply nodes: patch a clone of an SDXL model with PuLID's identity attention."""
+from ..pulid.attention import ORTHO_MODES, PRESETS, resolve_preset
+from . import host
+
+METHODS = ("fidelity", "style", "neutral")
+
+
+def _common_inputs():
+    return {
+        "model": ("MODEL", {"tooltip": "Any SDXL model: base, fine-tune, Lightning/Turbo/Hyper, merge, with or without LoRAs."}),
+        "pulid_model": ("PULID_MODEL", {"tooltip": "The same PuLID model the embeddings were encoded with."}),
+        "embeds": ("PULID_EMBEDS", {"tooltip": "From Encode Face (PuLID) or Load PuLID Embeddings."}),
+        "weight": ("FLOAT", {
+            "default": 1.0, "min": -1.0, "max": 5.0, "step": 0.05,
+            "tooltip": "Strength of the identity. 1.0 is the official v1 default; the official v1.1 default "
+                       "is 0.8. 0 leaves the model unchanged."}),
+    }
+
+
+def _window_inputs():
+    return {
+        "start_at": ("FLOAT", {
+            "default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001,
+            "tooltip": "Fraction of the sampling schedule at which the identity starts to act (0 = first step)."}),
+        "end_at": ("FLOAT", {
+            "default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001,
+            "tooltip": "Fraction of the schedule after which it stops (1 = last step). Ending early keeps more "
+                       "of the prompt's style."}),
+    }
+
+
+def _optional_inputs():
+    return {"optional": {
+        "attn_mask": ("MASK", {
+            "tooltip": "Where in the picture the identity applies (white = here); one mask, or one per image "
+                       "of the batch. Use two Apply nodes with complementary masks for two people."}),
+    }}
+
+
+class PuLIDApply:
+    DESCRIPTION = ("Gives an SDXL model the identity in the embeddings. Changing weight, method, start/end or "
+                   "the mask re-patches the model only; the face is not encoded again.")
+    CATEGORY = "PuLID"
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "apply"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        required = _common_inputs()
+        required["method"] = (list(METHODS), {
+            "default": "fidelity",
+            "tooltip": "fidelity: closest likeness (official defaults). style: more zero tokens and plain "
+                       "orthogonal projection, leaves the prompt more room. neutral: plain addition, no "
+                       "zero tokens (the paper's base formulation)."})
+        required.update(_window_inputs())
+        return {"required": required, **_optional_inputs()}
+
+    def apply(self, model, pulid_model, embeds, weight, method, start_at, end_at, attn_mask=None):
+        num_zero, ortho = resolve_preset(pulid_model.model.version, method)
+        return (host.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
+                                 start_at, end_at, attn_mask),)
+
+
+class PuLIDApplyAdvanced:
+    DESCRIPTION = ("Apply PuLID with the two knobs behind the methods exposed: the number of zero tokens "
+                   "(dilutes the identity) and the orthogonal projection mode.")
+    CATEGORY = "PuLID"
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "apply"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        required = _common_inputs()
+        required.update(_window_inputs())
+        required["num_zero"] = ("INT", {
+            "default": PRESETS["v1.1"]["fidelity"][0], "min": 0, "max": 80, "step": 1,
+            "tooltip": "Zero tokens appended to the ID tokens: more = weaker identity, more prompt control. "
+                       "Official: v1 fidelity 8 / style 16, v1.1 fidelity 20 / style 40."})
+        required["ortho"] = (list(ORTHO_MODES), {
+            "default": PRESETS["v1.1"]["fidelity"][1],
+            "tooltip": "off: add the ID attention as is. v1: remove its part along the text attention. v2: "
+                       "remove it in proportion to how much attention goes to the face tokens (fidelity)."})
+        return {"required": required, **_optional_inputs()}
+
+    def apply(self, model, pulid_model, embeds, weight, start_at, end_at, num_zero, ortho, attn_mask=None):
+        return (host.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
+                                 start_at, end_at, attn_mask),)

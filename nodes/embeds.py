@@ -1,0 +1,58 @@
+"""Save and load ID embeddings, so a face is encoded once and reused in any workflow."""
+import os
+
+from ..pulid.embedding import IDEmbedding
+from . import host
+
+
+class PuLIDSaveEmbeds:
+    DESCRIPTION = ("Saves PuLID ID embeddings as .safetensors under models/pulid/embeds, for Load PuLID "
+                   "Embeddings (no face models needed to reuse them).")
+    CATEGORY = "PuLID"
+    RETURN_TYPES = ()
+    RETURN_NAMES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "save"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "embeds": ("PULID_EMBEDS", {"tooltip": "From Encode Face (PuLID)."}),
+            "filename_prefix": ("STRING", {
+                "default": "face",
+                "tooltip": "File name start, relative to models/pulid/embeds; a counter and .safetensors are "
+                           "appended (face_00001.safetensors). Subfolders with / are allowed."}),
+        }}
+
+    def save(self, embeds, filename_prefix):
+        root = os.path.abspath(host.embeds_save_dir())
+        prefix = os.path.abspath(os.path.join(root, filename_prefix))
+        if os.path.commonpath([root, prefix]) != root:
+            raise ValueError(f"filename_prefix {filename_prefix!r} points outside {root}.")
+        folder, stem = os.path.split(prefix)
+        os.makedirs(folder, exist_ok=True)
+        taken = {f for f in os.listdir(folder)}
+        counter = 1
+        while f"{stem}_{counter:05d}{host.EMBEDS_EXTENSION}" in taken:
+            counter += 1
+        path = os.path.join(folder, f"{stem}_{counter:05d}{host.EMBEDS_EXTENSION}")
+        embeds.save(path)
+        return {"ui": {"text": [os.path.relpath(path, root)]}}
+
+
+class PuLIDLoadEmbeds:
+    DESCRIPTION = "Loads ID embeddings saved by Save PuLID Embeddings (files in models/pulid/embeds)."
+    CATEGORY = "PuLID"
+    RETURN_TYPES = ("PULID_EMBEDS",)
+    RETURN_NAMES = ("embeds",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "embeds_file": (host.embeds_files(), {
+                "tooltip": "A .safetensors file in models/pulid/embeds made by Save PuLID Embeddings."}),
+        }}
+
+    def load(self, embeds_file):
+        return (IDEmbedding.load(host.embeds_path(embeds_file)),)

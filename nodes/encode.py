@@ -1,0 +1,78 @@
+"""Encode Face: photos of one person -> PuLID ID embeddings (the only node that runs the face pipeline)."""
+import logging
+
+import numpy as np
+import torch
+
+from ..pulid.embedding import encode_identity
+from ..pulid.errors import FaceNotFoundError
+from ..pulid.face import FACE_CHOICES
+from . import host
+
+log = logging.getLogger(__name__)
+
+
+class PuLIDEncodeFace:
+    DESCRIPTION = ("Finds the face in each image of the batch (several photos of the same person) and turns "
+                   "them into PuLID ID embeddings. Weight, method, start/end and masks live on the Apply node, "
+                   "so changing them never re-runs this node. The second output previews the aligned crops "
+                   "and the masked faces the encoders saw.")
+    CATEGORY = "PuLID"
+    RETURN_TYPES = ("PULID_EMBEDS", "IMAGE")
+    RETURN_NAMES = ("embeds", "face_preview")
+    FUNCTION = "encode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "pulid_model": ("PULID_MODEL", {"tooltip": "From Load PuLID Model; its version decides the embedding format."}),
+            "face_encoder": ("PULID_FACE_ENCODER", {"tooltip": "From Load PuLID Face Encoder."}),
+            "image": ("IMAGE", {"tooltip": "One or more photos of the same person (a batch); each must show the face."}),
+            "face": (list(FACE_CHOICES), {
+                "default": FACE_CHOICES[0],
+                "tooltip": "Which face to use when a photo shows several: the largest, or the n-th from the "
+                           "left, from the top or by size."}),
+            "multi_image": (["auto", "concat", "mean", "stack"], {
+                "default": "auto",
+                "tooltip": "How several photos are combined. auto: the official rule of the model version "
+                           "(v1 concat, v1.1 stack). mean works with both; concat is v1 only, stack v1.1 only."}),
+            "noise": ("FLOAT", {
+                "default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                "tooltip": "Uniform noise for the negative (uncond) embedding instead of zeros; 0 is the "
+                           "official behaviour. Small values can loosen the likeness."}),
+            "skip_faceless": ("BOOLEAN", {
+                "default": False,
+                "tooltip": "On: photos without a detectable face are skipped (logged). Off: such a photo is an "
+                           "error naming its index."}),
+        }}
+
+    def encode(self, pulid_model, face_encoder, image, face, multi_image, noise, skip_faceless):
+        encoder = face_encoder.encoder
+        id_conds, vit_hiddens, previews, skipped = [], [], [], []
+        bar = host.progress(len(image))
+        with host.on_device(face_encoder.patcher, pulid_model.patcher) as device:
+            encoder.to(device)
+            for index in range(len(image)):
+                host.check_interrupted()
+                try:
+                    features = encoder.encode(image[index].cpu().numpy(), face=face, image_index=index)
+                except FaceNotFoundError:
+                    if not skip_faceless:
+                        raise
+                    log.warning("PuLID: no face in image %d, skipped", index)
+                    skipped.append(index)
+                else:
+                    id_conds.append(features.id_cond)
+                    vit_hiddens.append(features.vit_hidden)
+                    previews += [features.aligned, features.masked]
+                bar.update(1)
+            if not id_conds:
+                raise FaceNotFoundError(
+                    f"No face found in any of the {len(image)} images: use photos where the face is clearly "
+                    f"visible, front-facing and not too small.", image_index=None)
+            embeds = encode_identity(pulid_model.model, id_conds, vit_hiddens, multi_image=multi_image,
+                                     noise=noise)
+        if skipped:
+            embeds.metadata["skipped_images"] = ",".join(map(str, skipped))
+        preview = torch.from_numpy(np.stack(previews).astype(np.float32) / 255.0)
+        return (embeds, preview)

@@ -1,0 +1,275 @@
+"""Every call into ComfyUI made by this pack: model folders, device management, progress, the patch.
+
+The node classes stay importable without ComfyUI (the node contract tests and the command line run
+without it), so ComfyUI modules are imported inside the functions that need them; file lists fall
+back to empty when ComfyUI is absent.
+"""
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from ..pulid.errors import ModelFileError, PulidError
+from ..pulid.patch import build_patches
+
+log = logging.getLogger(__name__)
+
+PULID_EXTENSIONS = {".bin", ".safetensors", ".pt", ".pth"}
+EMBEDS_SUBFOLDER = "embeds"
+EMBEDS_EXTENSION = ".safetensors"
+FETCH_HINT = "python -m pulid fetch-models --models-dir <ComfyUI>/models"
+
+# Shown when a folder is still empty, so the node runs into an error that says what to download
+# instead of the host's bare "value not in list".
+DEFAULT_PULID_FILE = "pulid_v1.1.safetensors"
+DEFAULT_EVA_CLIP_FILE = "EVA02_CLIP_L_336_psz14_s6B.pt"
+DEFAULT_INSIGHTFACE = "antelopev2"
+
+PROVIDERS = {
+    "auto": None,
+    "CPU": "CPUExecutionProvider",
+    "CUDA": "CUDAExecutionProvider",
+    "ROCM": "ROCMExecutionProvider",
+    "CoreML": "CoreMLExecutionProvider",
+    "DirectML": "DmlExecutionProvider",
+}
+
+
+def _folder_paths():
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    return folder_paths
+
+
+# --- model folders -----------------------------------------------------------------------------
+
+def register_folders():
+    """models/pulid, models/facexlib and models/insightface, merged with any extra_model_paths entry."""
+    fp = _folder_paths()
+    if fp is None:
+        return
+    for name, extensions in (("pulid", PULID_EXTENSIONS), ("facexlib", set()), ("insightface", set())):
+        fp.add_model_folder_path(name, os.path.join(fp.models_dir, name))
+        paths, known = fp.folder_names_and_paths[name]
+        # Another pack may have registered the same name with its own extensions: keep theirs too.
+        fp.folder_names_and_paths[name] = (paths, set(known) | extensions)
+
+
+def _files(folder):
+    fp = _folder_paths()
+    if fp is None or folder not in fp.folder_names_and_paths:
+        return []
+    return list(fp.get_filename_list(folder))
+
+
+def _is_embeds(name):
+    return name.replace("\\", "/").startswith(EMBEDS_SUBFOLDER + "/")
+
+
+def pulid_files():
+    files = [f for f in _files("pulid") if not _is_embeds(f)]
+    return files or [DEFAULT_PULID_FILE]
+
+
+def eva_clip_files():
+    files = sorted(set(_files("clip_vision")) | {f for f in _files("pulid") if not _is_embeds(f)})
+    return files or [DEFAULT_EVA_CLIP_FILE]
+
+
+def embeds_files():
+    prefix = len(EMBEDS_SUBFOLDER) + 1
+    return [f[prefix:] for f in _files("pulid") if _is_embeds(f) and f.endswith(EMBEDS_EXTENSION)]
+
+
+def _folders_text(folder):
+    fp = _folder_paths()
+    paths = fp.get_folder_paths(folder) if fp is not None and folder in fp.folder_names_and_paths else []
+    return ", ".join(paths) or f"models/{folder}"
+
+
+def _full_path(folders, name, what):
+    fp = _folder_paths()
+    for folder in folders:
+        if fp is not None and folder in fp.folder_names_and_paths:
+            path = fp.get_full_path(folder, name)
+            if path:
+                return path
+    where = "; ".join(_folders_text(f) for f in folders)
+    raise ModelFileError(f"{what} {name!r} was not found in {where}. Download it there, e.g. with `{FETCH_HINT}`.")
+
+
+def pulid_path(name):
+    return _full_path(["pulid"], name, "PuLID model file")
+
+
+def eva_clip_path(name):
+    return _full_path(["clip_vision", "pulid"], name, "EVA-CLIP file")
+
+
+def embeds_path(name):
+    return _full_path(["pulid"], f"{EMBEDS_SUBFOLDER}/{name}", "Saved PuLID embedding")
+
+
+def embeds_save_dir():
+    fp = _folder_paths()
+    root = fp.get_folder_paths("pulid")[0] if fp is not None else os.path.join("models", "pulid")
+    return os.path.join(root, EMBEDS_SUBFOLDER)
+
+
+def _model_roots(folder):
+    fp = _folder_paths()
+    if fp is None or folder not in fp.folder_names_and_paths:
+        return []
+    return list(fp.get_folder_paths(folder))
+
+
+def insightface_models():
+    names = set()
+    for root in _model_roots("insightface"):
+        models = os.path.join(root, "models")
+        if os.path.isdir(models):
+            names.update(d for d in os.listdir(models) if os.path.isdir(os.path.join(models, d)))
+    # antelopev2 first: it is what PuLID was trained with, and the default of the widget.
+    return [DEFAULT_INSIGHTFACE] + sorted(names - {DEFAULT_INSIGHTFACE})
+
+
+def insightface_dir(name):
+    """models/insightface/models/<name>, or its <name>/<name> child when the zip was unpacked as is."""
+    tried = []
+    for root in _model_roots("insightface"):
+        folder = os.path.join(root, "models", name)
+        tried.append(folder)
+        nested = os.path.join(folder, name)
+        for candidate in (folder, nested):
+            if os.path.isdir(candidate) and any(f.endswith(".onnx") for f in os.listdir(candidate)):
+                return candidate
+    where = ", ".join(tried) or f"models/insightface/models/{name}"
+    raise ModelFileError(
+        f"No insightface model {name!r}: no .onnx files in {where}. Download antelopev2 "
+        f"(scrfd_10g_bnkps.onnx, glintr100.onnx, ...) into models/insightface/models/{name}/, "
+        f"e.g. with `{FETCH_HINT}`.")
+
+
+def facexlib_dir():
+    """The first models/facexlib folder that holds .pth files (else the first one, for the error)."""
+    roots = _model_roots("facexlib")
+    for root in roots:
+        if os.path.isdir(root) and any(f.endswith(".pth") for f in os.listdir(root)):
+            return root
+    if roots:
+        return roots[0]
+    raise ModelFileError(f"No models/facexlib folder is registered. Download the facexlib weights with `{FETCH_HINT}`.")
+
+
+def providers(choice):
+    provider = PROVIDERS[choice]
+    if provider is None:
+        return None
+    return [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+
+
+# --- devices and model management ---------------------------------------------------------------
+
+def load_device():
+    import comfy.model_management as mm
+    return mm.get_torch_device()
+
+
+def encoder_dtype(device):
+    import comfy.model_management as mm
+    return torch.float16 if mm.should_use_fp16(device, prioritize_performance=False) else torch.float32
+
+
+def managed(module):
+    """A ModelPatcher around the torch modules of an encoder, so ComfyUI loads and offloads them."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    if isinstance(module, dict):
+        module = torch.nn.ModuleDict(module)
+    return comfy.model_patcher.ModelPatcher(module, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
+
+
+@dataclass
+class PulidModelHandle:
+    """PULID_MODEL: the loaded checkpoint plus the ModelPatcher of its ID encoder."""
+
+    model: object
+    patcher: object
+
+
+@dataclass
+class FaceEncoderHandle:
+    """PULID_FACE_ENCODER: the face pipeline plus a ModelPatcher of its torch modules."""
+
+    encoder: object
+    patcher: object
+
+
+@contextmanager
+def on_device(*patchers):
+    """Have ComfyUI load the patchers' modules for the duration of the block; it offloads them later."""
+    import comfy.model_management as mm
+    mm.load_models_gpu(list(patchers))
+    yield mm.get_torch_device()
+
+
+def progress(total):
+    import comfy.utils
+    return comfy.utils.ProgressBar(total)
+
+
+def check_interrupted():
+    import comfy.model_management as mm
+    mm.throw_exception_if_processing_interrupted()
+
+
+# --- the patch ---------------------------------------------------------------------------------
+
+SDXL_CONTEXT_DIM = 2048
+SDXL_MODEL_CHANNELS = 320
+
+
+def check_sdxl(model):
+    """Raise PulidError unless `model` is an SDXL-architecture UNet (base, fine-tune, distill, merge)."""
+    base = getattr(model, "model", None)
+    config = getattr(base, "model_config", None)
+    unet = dict(getattr(config, "unet_config", None) or {})
+    name = type(config).__name__ if config is not None else type(base).__name__
+    context_dim = unet.get("context_dim")
+    if context_dim == SDXL_CONTEXT_DIM and unet.get("model_channels") == SDXL_MODEL_CHANNELS:
+        return
+    hint = ""
+    if context_dim == 1280:
+        hint = " (the SDXL refiner: apply PuLID to the base model instead)"
+    raise PulidError(
+        f"PuLID SDXL needs an SDXL model, but this model is {name} with context_dim={context_dim}, "
+        f"model_channels={unet.get('model_channels')}{hint}. Load an SDXL checkpoint "
+        f"(base, a fine-tune, Lightning/Turbo/Hyper or a merge).")
+
+
+def attention(q, k, v, heads, attn_precision=None):
+    """ComfyUI's attention for the current settings (xformers, sage, pytorch, split...)."""
+    from comfy.ldm.modules.attention import optimized_attention
+    return optimized_attention(q, k, v, heads, attn_precision=attn_precision)
+
+
+def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at, mask=None):
+    """A clone of `model` with the identity term at all 70 SDXL cross-attention sites."""
+    check_sdxl(model)
+    if start_at > end_at:
+        raise PulidError(f"start_at ({start_at}) must not be after end_at ({end_at}).")
+    sampling = model.get_model_object("model_sampling")
+    patched = model.clone()
+    existing = patched.model_options.get("transformer_options", {}).get("patches_replace", {}).get("attn2", {})
+    patches = build_patches(
+        pulid, embeds, weight=weight, num_zero=num_zero, ortho=ortho,
+        sigma_start=sampling.percent_to_sigma(start_at), sigma_end=sampling.percent_to_sigma(end_at),
+        attention=attention, mask=mask, existing=dict(existing))
+    for (block, number, index), patch in patches.items():
+        patched.set_model_attn2_replace(patch, block, number, index)
+    return patched

@@ -1,0 +1,121 @@
+"""The node definitions as ComfyUI's V1 API reads them, checked without ComfyUI installed.
+
+Node ids, input names and widget order are a public contract (saved workflows store widget values
+by position), so they are spelled out here: a change must be deliberate and show up in this test.
+"""
+import importlib.util
+import inspect
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACK = "pulid_sdxl_pack"
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+OUR_TYPES = {"PULID_MODEL", "PULID_FACE_ENCODER", "PULID_EMBEDS"}
+HOST_TYPES = {"MODEL", "IMAGE", "MASK"}
+
+CONTRACT = {  # node id -> (display name, required inputs in order, optional inputs, outputs)
+    "PuLIDModelLoader": ("Load PuLID Model", ["pulid_file"], [], ["PULID_MODEL"]),
+    "PuLIDFaceEncoderLoader": ("Load PuLID Face Encoder", ["eva_clip_file", "insightface_model", "provider"], [],
+                               ["PULID_FACE_ENCODER"]),
+    "PuLIDEncodeFace": ("Encode Face (PuLID)", ["pulid_model", "face_encoder", "image", "face", "multi_image", "noise",
+                                                "skip_faceless"], [], ["PULID_EMBEDS", "IMAGE"]),
+    "PuLIDApply": ("Apply PuLID", ["model", "pulid_model", "embeds", "weight", "method", "start_at", "end_at"],
+                   ["attn_mask"], ["MODEL"]),
+    "PuLIDApplyAdvanced": ("Apply PuLID (Advanced)", ["model", "pulid_model", "embeds", "weight", "start_at", "end_at",
+                                                      "num_zero", "ortho"], ["attn_mask"], ["MODEL"]),
+    "PuLIDSaveEmbeds": ("Save PuLID Embeddings", ["embeds", "filename_prefix"], [], []),
+    "PuLIDLoadEmbeds": ("Load PuLID Embeddings", ["embeds_file"], [], ["PULID_EMBEDS"]),
+}
+
+
+def import_pack():
+    """The repo imported as ComfyUI does: a package under an arbitrary name, relative imports inside."""
+    if PACK not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACK, os.path.join(ROOT, "__init__.py"),
+                                                      submodule_search_locations=[ROOT])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK] = module
+        spec.loader.exec_module(module)
+    return sys.modules[PACK]
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return import_pack()
+
+
+def test_mappings_match_contract(pack):
+    assert list(pack.NODE_CLASS_MAPPINGS) == list(CONTRACT)
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS == {k: v[0] for k, v in CONTRACT.items()}
+
+
+@pytest.mark.parametrize("node_id", list(CONTRACT))
+def test_node_definition(pack, node_id):
+    cls = pack.NODE_CLASS_MAPPINGS[node_id]
+    _, required, optional, outputs = CONTRACT[node_id]
+    spec = cls.INPUT_TYPES()
+    assert set(spec) <= {"required", "optional", "hidden"}
+    assert list(spec["required"]) == required
+    assert list(spec.get("optional", {})) == optional
+    assert cls.CATEGORY == "PuLID" and isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 20
+    assert list(cls.RETURN_TYPES) == outputs
+    assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) and len(set(cls.RETURN_NAMES)) == len(cls.RETURN_NAMES)
+    assert getattr(cls, "OUTPUT_NODE", False) == (not outputs)
+    assert not hasattr(cls, "IS_CHANGED"), "IS_CHANGED would defeat ComfyUI's cache of the encoded face"
+
+    params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+    assert list(params)[1:] == required + optional
+    assert all(params[name].default is None for name in optional)
+
+    for name, (kind, *rest) in {**spec["required"], **spec.get("optional", {})}.items():
+        opts = rest[0] if rest else {}
+        assert isinstance(opts.get("tooltip"), str) and opts["tooltip"].strip(), f"{node_id}.{name} has no tooltip"
+        if isinstance(kind, list):
+            assert all(isinstance(v, str) for v in kind)
+            assert kind or name == "embeds_file", f"{node_id}.{name}: empty choice list"
+            if "default" in opts:
+                assert opts["default"] in kind
+        elif kind in ("INT", "FLOAT"):
+            assert opts["min"] <= opts["default"] <= opts["max"], f"{node_id}.{name} default out of range"
+            number = int if kind == "INT" else (int, float)
+            assert all(isinstance(opts[k], number) for k in ("min", "max", "default", "step"))
+        elif kind == "BOOLEAN":
+            assert isinstance(opts["default"], bool)
+        elif kind == "STRING":
+            assert isinstance(opts["default"], str)
+        else:
+            assert kind in OUR_TYPES | HOST_TYPES, f"{node_id}.{name}: unexpected socket type {kind}"
+
+
+def test_values_the_issue_fixes(pack):
+    apply = pack.NODE_CLASS_MAPPINGS["PuLIDApply"].INPUT_TYPES()["required"]
+    assert apply["weight"][1].items() >= {"default": 1.0, "min": -1.0, "max": 5.0}.items()
+    assert apply["method"][0] == ["fidelity", "style", "neutral"] and apply["method"][1]["default"] == "fidelity"
+    assert apply["start_at"][1]["default"] == 0.0 and apply["end_at"][1]["default"] == 1.0
+    adv = pack.NODE_CLASS_MAPPINGS["PuLIDApplyAdvanced"].INPUT_TYPES()["required"]
+    assert (adv["num_zero"][1]["min"], adv["num_zero"][1]["max"]) == (0, 80)
+    assert adv["ortho"][0] == ["off", "v1", "v2"]
+    enc = pack.NODE_CLASS_MAPPINGS["PuLIDEncodeFace"].INPUT_TYPES()["required"]
+    assert enc["multi_image"][0] == ["auto", "concat", "mean", "stack"]
+    assert (enc["noise"][1]["min"], enc["noise"][1]["max"], enc["noise"][1]["default"]) == (0.0, 1.0, 0.0)
+    assert enc["skip_faceless"][1]["default"] is False
+    assert enc["face"][0] == list(sys.modules[PACK + ".pulid.face"].FACE_CHOICES)
+    loader = pack.NODE_CLASS_MAPPINGS["PuLIDFaceEncoderLoader"].INPUT_TYPES()["required"]
+    assert loader["provider"][0] == ["auto", "CPU", "CUDA", "ROCM", "CoreML", "DirectML"]
+    assert loader["insightface_model"][1]["default"] == "antelopev2"
+
+
+def test_encode_does_not_take_apply_settings(pack):
+    """Weight, method, window and mask must not be Encode inputs, or changing them re-encodes the face."""
+    enc = pack.NODE_CLASS_MAPPINGS["PuLIDEncodeFace"].INPUT_TYPES()["required"]
+    assert not {"weight", "method", "start_at", "end_at", "attn_mask", "num_zero", "ortho"} & set(enc)
+
+
+def test_pulid_library_stays_host_free():
+    for name in sorted(os.listdir(os.path.join(ROOT, "pulid"))):
+        if name.endswith(".py"):
+            text = open(os.path.join(ROOT, "pulid", name), encoding="utf-8").read()
+            assert "import comfy" not in text and "folder_paths" not in text and "from comfy" not in text, name

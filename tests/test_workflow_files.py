@@ -1,0 +1,170 @@
+"""The shipped workflows load in ComfyUI: node types exist, widget values fit their inputs, links are
+consistent, and each API copy (workflows/api/) is exactly what the UI graph queues.
+
+Core node inputs are listed below from ComfyUI's nodes.py / comfy_extras (v0.3.x-v0.8): the UI
+stores widget values by position, so their order matters. Our nodes are read from INPUT_TYPES.
+"""
+import glob
+import json
+import os
+
+import pytest
+
+from test_node_contract import import_pack
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
+FILE = "FILE"  # a combo listing files: any non-empty string is structurally fine
+SAMPLERS = ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim"]
+SCHEDULERS = ["normal", "karras", "exponential", "sgm_uniform", "simple", "beta"]
+CONTROL = ["fixed", "increment", "decrement", "randomize"]
+
+# type -> (socket inputs [(name, type)], widgets [(name, kind, lo, hi)], outputs [type]); kind: INT, FLOAT,
+# STRING, FILE or a list of choices; widgets named in UI_ONLY are in widgets_values but not in the prompt.
+CORE = {
+    "CheckpointLoaderSimple": ([], [("ckpt_name", FILE)], ["MODEL", "CLIP", "VAE"]),
+    "CLIPTextEncode": ([("clip", "CLIP")], [("text", "STRING")], ["CONDITIONING"]),
+    "EmptyLatentImage": ([], [("width", "INT", 16, 16384), ("height", "INT", 16, 16384),
+                              ("batch_size", "INT", 1, 4096)], ["LATENT"]),
+    "KSampler": ([("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                  ("latent_image", "LATENT")],
+                 [("seed", "INT", 0, 2 ** 64 - 1), ("control_after_generate", CONTROL), ("steps", "INT", 1, 10000),
+                  ("cfg", "FLOAT", 0.0, 100.0), ("sampler_name", SAMPLERS), ("scheduler", SCHEDULERS),
+                  ("denoise", "FLOAT", 0.0, 1.0)], ["LATENT"]),
+    "VAEDecode": ([("samples", "LATENT"), ("vae", "VAE")], [], ["IMAGE"]),
+    "SaveImage": ([("images", "IMAGE")], [("filename_prefix", "STRING")], []),
+    "PreviewImage": ([("images", "IMAGE")], [], []),
+    "LoadImage": ([], [("image", FILE), ("upload", ["image"])], ["IMAGE", "MASK"]),
+    "SolidMask": ([], [("value", "FLOAT", 0.0, 1.0), ("width", "INT", 1, 16384), ("height", "INT", 1, 16384)],
+                  ["MASK"]),
+    "MaskComposite": ([("destination", "MASK"), ("source", "MASK")],
+                      [("x", "INT", 0, 16384), ("y", "INT", 0, 16384),
+                       ("operation", ["multiply", "add", "subtract", "and", "or", "xor"])], ["MASK"]),
+    "InvertMask": ([("mask", "MASK")], [], ["MASK"]),
+}
+UI_ONLY = {"control_after_generate", "upload"}
+FILE_WIDGETS = {"pulid_file", "eva_clip_file", "insightface_model", "embeds_file"}
+SOCKET_KINDS = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+
+
+def our_definitions():
+    defs = {}
+    for node_id, cls in import_pack().NODE_CLASS_MAPPINGS.items():
+        spec = cls.INPUT_TYPES()
+        sockets, widgets = [], []
+        for name, (kind, *rest) in {**spec["required"], **spec.get("optional", {})}.items():
+            opts = rest[0] if rest else {}
+            if isinstance(kind, list):
+                widgets.append((name, FILE if name in FILE_WIDGETS else kind))
+            elif kind in SOCKET_KINDS:
+                widgets.append((name, kind, opts.get("min"), opts.get("max")))
+            else:
+                sockets.append((name, kind))
+        defs[node_id] = (sockets, widgets, list(cls.RETURN_TYPES))
+    return defs
+
+
+@pytest.fixture(scope="module")
+def definitions():
+    return {**CORE, **our_definitions()}
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def api_path(ui_path):
+    return os.path.join(os.path.dirname(ui_path), "api", os.path.basename(ui_path))
+
+
+def test_every_ui_workflow_has_an_api_copy():
+    assert len(WORKFLOWS) >= 5
+    api = sorted(glob.glob(os.path.join(ROOT, "workflows", "api", "*.json")))
+    assert [os.path.basename(p) for p in api] == [os.path.basename(p) for p in WORKFLOWS]
+
+
+def check_widget(where, value, kind, lo=None, hi=None):
+    if kind == FILE:
+        assert isinstance(value, str) and value, where
+    elif isinstance(kind, list):
+        assert value in kind, f"{where}: {value!r} not in {kind}"
+    elif kind == "INT":
+        assert isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi, where
+    elif kind == "FLOAT":
+        assert isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi, where
+    elif kind == "BOOLEAN":
+        assert isinstance(value, bool), where
+    else:
+        assert isinstance(value, str), where
+
+
+def ui_to_api(ui, definitions):
+    """What the frontend's graphToPrompt makes of a saved graph (titles left out)."""
+    links = {link[0]: link for link in ui["links"]}
+    prompt = {}
+    for node in ui["nodes"]:
+        sockets, widgets, _ = definitions[node["type"]]
+        inputs = {}
+        for entry in node["inputs"]:
+            if entry.get("link") is not None:
+                _, src, slot, *_ = links[entry["link"]]
+                inputs[entry["name"]] = [str(src), slot]
+        for (name, *_), value in zip(widgets, node["widgets_values"]):
+            if name not in UI_ONLY:
+                inputs[name] = value
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_ui_workflow(path, definitions):
+    ui = load(path)
+    assert ui["version"] == 0.4 and isinstance(ui["groups"], list) and isinstance(ui["extra"], dict)
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    assert len(nodes) == len(ui["nodes"]) and ui["last_node_id"] >= max(nodes)
+    links = {link[0]: link for link in ui["links"]}
+    assert len(links) == len(ui["links"]) and ui["last_link_id"] >= max(links)
+    for node in ui["nodes"]:
+        assert {"id", "type", "pos", "size", "inputs", "outputs", "widgets_values", "mode", "order"} <= set(node)
+        assert node["type"] in definitions, f"unknown node type {node['type']}"
+        sockets, widgets, outputs = definitions[node["type"]]
+        where = f"{os.path.basename(path)} node {node['id']} ({node['type']})"
+        assert len(node["widgets_values"]) == len(widgets), f"{where}: widget count"
+        for (name, kind, *bounds), value in zip(widgets, node["widgets_values"]):
+            check_widget(f"{where}.{name}", value, kind, *bounds)
+        socket_types = dict(sockets)
+        for entry in node["inputs"]:
+            assert socket_types[entry["name"]] == entry["type"], where
+        connected = {e["name"] for e in node["inputs"] if e.get("link") is not None}
+        required = [name for name, _ in sockets if name != "attn_mask"]
+        assert set(required) <= connected, f"{where}: unconnected inputs {set(required) - connected}"
+        assert [o["type"] for o in node["outputs"]] == outputs, where
+    for link_id, src, slot, dst, dst_slot, kind in ui["links"]:
+        out = nodes[src]["outputs"][slot]
+        assert out["type"] == kind and link_id in out["links"]
+        entry = [e for e in nodes[dst]["inputs"] if e.get("link") == link_id]
+        assert len(entry) == 1 and entry[0]["type"] == kind
+        assert dict(definitions[nodes[dst]["type"]][0])[entry[0]["name"]] == kind
+        assert nodes[dst]["inputs"].index(entry[0]) == dst_slot
+    for node in ui["nodes"]:
+        for out in node["outputs"]:
+            assert all(links[i][1] == node["id"] for i in out["links"] or [])
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_api_copy_equals_ui_graph(path, definitions):
+    api = load(api_path(path))
+    for node in api.values():
+        assert set(node) <= {"class_type", "inputs", "_meta"}
+    stripped = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
+    assert stripped == ui_to_api(load(path), definitions)
+
+
+def test_model_file_names_are_the_real_ones():
+    names = set()
+    for path in WORKFLOWS:
+        for node in load(path)["nodes"]:
+            names.update(v for v in node["widgets_values"] if isinstance(v, str))
+    assert {"pulid_v1.1.safetensors", "EVA02_CLIP_L_336_psz14_s6B.pt", "sd_xl_base_1.0.safetensors",
+            "sdxl_lightning_4step.safetensors", "face.png", "antelopev2"} <= names
