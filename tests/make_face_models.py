@@ -92,3 +92,196 @@ def write_eva_clip_checkpoint(path, layout="eva-clip", embed_dim=128, depth=20, 
     out.update(_text_tower())
     torch.save({"state_dict": out} if nested else out, path)
     return path
+
+
+# ----------------------------------------------------------------------------------- antelopev2
+# Face geometry shared by both test detectors: the 5 landmarks relative to the box centre, in box
+# sides (left eye, right eye, nose, left and right mouth corner).
+FACE_POINTS = np.array([[-0.18, -0.10], [0.18, -0.10], [0.0, 0.06], [-0.14, 0.22], [0.14, 0.22]], np.float32)
+SKIN_RGB = (224, 172, 140)
+DETECT_STRIDE = 32
+
+
+def draw_face(image, center, side, color=SKIN_RGB):
+    """Draw a synthetic face the small detector finds: a skin-coloured square with dark eyes and mouth.
+
+    For an exact box, put ``center`` on a detector cell centre (32*k + 16 in 640x640 detector
+    input) and keep faces more than 7 cells (224 px) apart; sides from ~64 to ~200 px work.
+    """
+    cx, cy = center
+    half = side // 2
+    image[cy - half:cy + half, cx - half:cx + half] = color
+    dot = max(2, side // 16)
+    for px, py in FACE_POINTS[[0, 1, 3, 4]]:
+        x, y = int(cx + px * side), int(cy + py * side)
+        image[y - dot:y + dot, x - dot:x + dot] = (60, 40, 40)
+    return image
+
+
+class _BlobDetector(nn.Module):
+    """SCRFD-shaped detector that fires once per skin-coloured blob, at the blob's centre cell.
+
+    Only the stride-32 level scores; the box side is sqrt(blob area), measured by counting skin
+    cells in a 7x7-cell window; a tent-weighted window and a 3x3 max filter keep the centre cell only.
+    """
+
+    def __init__(self):
+        super().__init__()
+        skin = (torch.tensor(SKIN_RGB, dtype=torch.float32) - 127.5) / 128.0  # insightface input scaling
+        self.register_buffer("skin", skin.view(1, 3, 1, 1))
+        self.register_buffer("points", torch.from_numpy(FACE_POINTS).reshape(1, 10))
+        ramp = 4.0 - torch.arange(-3, 4).abs().float()
+        self.register_buffer("tent", (ramp[:, None] * ramp[None, :]).view(1, 1, 7, 7))
+
+    def forward(self, x):
+        s = DETECT_STRIDE
+        distance = ((x - self.skin) ** 2).sum(1, keepdim=True)
+        skin = torch.sigmoid((0.05 - distance) * 200.0)
+        cells = F.avg_pool2d(skin, s, s)
+        count = F.avg_pool2d(cells, 7, 1, 3, count_include_pad=True) * 49.0
+        centred = F.conv2d(cells, self.tent, padding=3)  # peaks at the blob's centre cell only
+        peak = (centred >= F.max_pool2d(centred, 3, 1, 1)).float()
+        score = torch.sigmoid(4.0 * (count - 1.5)) * peak
+        side = torch.sqrt(count * float(s * s)).permute(0, 2, 3, 1).reshape(-1, 1)
+        score = score.permute(0, 2, 3, 1).reshape(-1, 1)
+        zeros = torch.zeros_like(score)
+        # Two anchors per cell; only the first one is used. Anchors sit at the cell's top-left corner.
+        scores32 = torch.stack([score, zeros], 1).reshape(-1, 1)
+        bbox = torch.cat([side / 2 - s / 2, side / 2 - s / 2, side / 2 + s / 2, side / 2 + s / 2], 1) / s
+        bbox32 = torch.stack([bbox, torch.zeros_like(bbox)], 1).reshape(-1, 4)
+        kps = (self.points * side + s / 2) / s
+        kps32 = torch.stack([kps, torch.zeros_like(kps)], 1).reshape(-1, 10)
+        outs = {}
+        for stride in (8, 16):
+            cell = F.avg_pool2d(x[:, :1], stride, stride).permute(0, 2, 3, 1).reshape(-1, 1) * 0.0
+            cell = torch.cat([cell, cell], 1).reshape(-1, 1)
+            outs[stride] = (cell, cell.expand(-1, 4) * 1.0, cell.expand(-1, 10) * 1.0)
+        return (outs[8][0], outs[16][0], scores32, outs[8][1], outs[16][1], bbox32, outs[8][2], outs[16][2], kps32)
+
+
+class _TinyArcFace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 8, 8)
+        self.conv2 = nn.Conv2d(16, 32, 2, 2)
+        self.fc = nn.Linear(32 * 7 * 7, 512)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv2(F.relu(self.conv1(x)))).flatten(1))
+
+
+def _conv_bn(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.PReLU(cout))
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def _stage(cin, cout, blocks, stride):
+    return nn.Sequential(_conv_bn(cin, cout, stride), *[_Residual(cout) for _ in range(blocks)])
+
+
+class _RealSizeArcFace(nn.Module):
+    """IResNet100-like cost: residual 3x3 stages [3, 13, 30, 3] at 56/28/14/7 px, ~24 GFLOPs, 512 out."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = _conv_bn(3, 64)
+        self.stages = nn.Sequential(_stage(64, 64, 3, 2), _stage(64, 128, 13, 2), _stage(128, 256, 30, 2),
+                                    _stage(256, 512, 3, 2))
+        self.fc = nn.Linear(512 * 7 * 7, 512)
+
+    def forward(self, x):
+        return self.fc(self.stages(self.stem(x)).flatten(1))
+
+
+class _RealSizeScrfd(nn.Module):
+    """SCRFD-10G-like cost (~10 GFLOPs at 640x640): a plain 3-level conv pyramid with 2-anchor heads."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(_conv_bn(3, 32, 2), _stage(32, 64, 1, 2))
+        self.levels = nn.ModuleList([_stage(64, 128, 2, 2), _stage(128, 256, 2, 2), _stage(256, 256, 2, 2)])
+        self.heads = nn.ModuleList([nn.Conv2d(c, 2 * 15, 3, 1, 1) for c in (128, 256, 256)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        scores, boxes, kps = [], [], []
+        for level, head in zip(self.levels, self.heads):
+            x = level(x)
+            out = head(x).permute(0, 2, 3, 1).reshape(-1, 15)
+            scores.append(torch.sigmoid(out[:, :1] - 20.0))  # random weights must not flood NMS
+            boxes.append(out[:, 1:5])
+            kps.append(out[:, 5:15])
+        return tuple(scores + boxes + kps)
+
+
+def _export(model, path, size, dynamic):
+    model.eval()
+    dummy = torch.zeros(1, 3, *size)
+    names = [f"out{i}" for i in range(9)] if dynamic else ["embedding"]
+    axes = {"input.1": {2: "height", 3: "width"}} if dynamic else None
+    if dynamic:
+        axes.update({name: {0: f"n{name}"} for name in names})
+    torch.onnx.export(model, (dummy,), str(path), input_names=["input.1"], output_names=names,
+                      dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def write_antelopev2(folder, nested=False, real_size=False, seed=0):
+    """Write antelopev2's scrfd_10g_bnkps.onnx and glintr100.onnx; returns the folder to pass in.
+
+    ``nested=True`` puts them in folder/antelopev2/ as the release zip unpacks (the returned
+    folder is the outer one). Small models: the blob detector above and a random tiny ArcFace.
+    ``real_size=True``: random networks with the real models' cost, for benchmarks.
+    """
+    torch.manual_seed(seed)
+    target = os.path.join(folder, "antelopev2") if nested else os.fspath(folder)
+    os.makedirs(target, exist_ok=True)
+    detector = _RealSizeScrfd() if real_size else _BlobDetector()
+    recognizer = _RealSizeArcFace() if real_size else _TinyArcFace()
+    with torch.no_grad():
+        _export(detector, os.path.join(target, "scrfd_10g_bnkps.onnx"), (640, 640), dynamic=True)
+        _export(recognizer, os.path.join(target, "glintr100.onnx"), (112, 112), dynamic=False)
+    # The release also ships landmark/attribute models that we ignore.
+    with open(os.path.join(target, "genderage.onnx"), "wb") as handle:
+        handle.write(b"ignored")
+    return os.fspath(folder)
+
+
+# ----------------------------------------------------------------------------------- facexlib
+def write_facexlib(folder, faces=True, seed=0):
+    """Write detection_Resnet50_Final.pth and parsing_bisenet.pth (facexlib's own classes, random weights).
+
+    The RetinaFace head is rewritten so detection is deterministic: with ``faces=True`` every
+    128-px anchor of the stride-16 level fires (landmarks laid out like a face in each box), with
+    ``faces=False`` nothing ever fires. Saved like the release: a plain state dict, the detector's
+    keys with DataParallel's "module." prefix.
+    """
+    from facexlib.detection.retinaface import RetinaFace
+    from facexlib.parsing.bisenet import BiSeNet
+
+    torch.manual_seed(seed)
+    os.makedirs(folder, exist_ok=True)
+    detector = RetinaFace(network_name="resnet50", half=False, device="cpu")
+    landmark_bias = torch.from_numpy(FACE_POINTS.reshape(-1) / 0.1)  # decode: centre + pred * 0.1 * prior
+    with torch.no_grad():
+        for level in range(3):
+            for head in (detector.ClassHead[level], detector.BboxHead[level], detector.LandmarkHead[level]):
+                head.conv1x1.weight.zero_()
+                head.conv1x1.bias.zero_()
+            # per anchor (64 px, 128 px): [background, face] logits
+            fire = faces and level == 1
+            detector.ClassHead[level].conv1x1.bias.copy_(
+                torch.tensor([8.0, -8.0, -8.0, 8.0] if fire else [8.0, -8.0, 8.0, -8.0]))
+            detector.LandmarkHead[level].conv1x1.bias.copy_(torch.cat([landmark_bias, landmark_bias]))
+    torch.save({"module." + k: v for k, v in detector.state_dict().items()},
+               os.path.join(folder, "detection_Resnet50_Final.pth"))
+    parser = BiSeNet(num_class=19)
+    torch.save(parser.state_dict(), os.path.join(folder, "parsing_bisenet.pth"))
+    return os.fspath(folder)
