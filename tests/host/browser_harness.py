@@ -1,0 +1,528 @@
+"""Drive a real ComfyUI server and its real frontend in headless Chromium.
+
+Used by test_browser.py (the workflow checks) and tools/screenshots.py (the README pictures).
+Everything here is a context manager or a plain function so that the server and the browser are
+always stopped, even when a check fails half-way.
+
+Why each piece exists:
+- Each ComfyUI release pins its own `comfyui-frontend-package` (and template/doc packages) in its
+  requirements.txt, and the old and new hosts pin different ones. A frontend that does not match
+  the host proves nothing, so the pins the venv does not satisfy are installed once with
+  `pip install --target` into a cache folder that goes first on the server's PYTHONPATH.
+- The server gets a throw-away base directory (custom_nodes/ with a symlink to this repo, models/,
+  input/, output/, user/) so the host checkout is never written to and runs cannot see each other.
+- Model combos are filled by asking the server itself: a probe file is dropped in every model
+  folder, /object_info then shows which combo lists which folder, and an empty placeholder with the
+  name the workflow uses is put there. Validation then checks the real names without real weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+)
+PACK_NAME = "pulid_sdxl"  # the folder name the pack gets under custom_nodes/
+VIEWPORT = {"width": 1600, "height": 1000}
+
+# The frontend's first-run extras (template picker, minimap, update notes) would cover the graph;
+# the missing-node and missing-model warnings are forced on because the test watches for them.
+FRONTEND_SETTINGS = {
+    "Comfy.TutorialCompleted": True,
+    "Comfy.Minimap.Visible": False,
+    "Comfy.Notification.ShowVersionUpdates": False,
+    "Comfy.Workflow.ShowMissingNodesWarning": True,
+    "Comfy.Workflow.ShowMissingModelsWarning": True,
+}
+
+MODEL_SUFFIX = ".safetensors"
+PROBE_STEM = "zz_probe__"
+# Sub-folders some combos list on their own: Load PuLID Embeddings lists models/pulid/embeds/.
+PROBE_SUBFOLDERS = {"pulid": ("embeds",)}
+
+
+# ---------------------------------------------------------------- host packages
+
+
+def host_pins(comfy_path) -> dict[str, str]:
+    """`comfyui-*==X` pins in the host's requirements.txt (frontend, templates, docs)."""
+    pins = {}
+    for line in (Path(comfy_path) / "requirements.txt").read_text().splitlines():
+        m = re.match(r"\s*(comfyui[-_][A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)", line)
+        if m:
+            pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return pins
+
+
+def _installed_version(python, dist):
+    code = ("import importlib.metadata as m, sys\n"
+            "try: print(m.version(sys.argv[1]))\n"
+            "except m.PackageNotFoundError: print('')\n")
+    out = subprocess.run([python, "-c", code, dist], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def host_packages_dir(comfy_path, cache_root, python=sys.executable) -> Path | None:
+    """A folder holding the host's pinned frontend packages, or None when the venv already has them.
+
+    Installed once per set of pins (the folder name is a hash of them) and reused afterwards.
+    Raises RuntimeError when the pins cannot be installed (no registry access).
+    """
+    pins = host_pins(comfy_path)
+    missing = {d: v for d, v in pins.items() if _installed_version(python, d) != v}
+    if not missing:
+        return None
+    key = hashlib.sha256(json.dumps(sorted(missing.items())).encode()).hexdigest()[:12]
+    target = Path(cache_root) / f"host-packages-{key}"
+    done = target / ".complete"
+    if not done.exists():
+        shutil.rmtree(target, ignore_errors=True)
+        specs = [f"{d}=={v}" for d, v in sorted(missing.items())]
+        log.info("installing %s into %s", " ".join(specs), target)
+        run = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              "--target", str(target), *specs], capture_output=True, text=True)
+        if run.returncode:
+            raise RuntimeError(f"could not install the host's pinned packages {specs}:\n{run.stderr[-2000:]}")
+        done.write_text("\n".join(specs) + "\n")
+    return target
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- workflows
+
+
+@dataclass
+class Workflow:
+    """One UI-format workflow file and the API-format copy kept beside it."""
+
+    name: str
+    ui_path: Path
+    api_path: Path | None
+    ui: dict = field(repr=False)
+    api: dict | None = field(repr=False)
+
+
+def is_ui_workflow(data) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
+
+
+def find_workflows(folder) -> list[Workflow]:
+    """Every UI-format JSON directly in `folder`, paired with its API copy (api/<name>.json or similar)."""
+    folder = Path(folder)
+    out = []
+    for ui_path in sorted(folder.glob("*.json")):
+        ui = json.loads(ui_path.read_text())
+        if not is_ui_workflow(ui):
+            continue
+        stem = ui_path.stem
+        candidates = [folder / "api" / ui_path.name, folder / "api" / f"{stem}_api.json",
+                      folder / "api" / f"{stem}.api.json", folder / f"{stem}_api.json",
+                      folder / f"{stem}.api.json"]
+        api_path = next((p for p in candidates if p.is_file()), None)
+        api = json.loads(api_path.read_text()) if api_path else None
+        out.append(Workflow(stem, ui_path, api_path, ui, api))
+    return out
+
+
+def prompt_core(prompt: dict) -> dict:
+    """What the server executes: class_type and inputs per node id (titles are presentation only)."""
+    return {str(k): {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in prompt.items()}
+
+
+def ui_nodes(ui: dict):
+    """All nodes of a UI workflow, including those inside subgraph definitions."""
+    yield from ui.get("nodes", [])
+    for sub in ui.get("definitions", {}).get("subgraphs", []):
+        yield from sub.get("nodes", [])
+
+
+# ---------------------------------------------------------------- server
+
+
+class ComfyServer:
+    """`main.py --cpu` from a host checkout, on a free 127.0.0.1 port, in a private base directory."""
+
+    def __init__(self, comfy_path, workdir, *, packages_dir=None, pack_dir=REPO,
+                 python=sys.executable, extra_args=()):
+        self.comfy_path = Path(comfy_path).resolve()
+        self.workdir = Path(workdir)
+        self.base = self.workdir / "base"
+        self.models = self.base / "models"
+        self.input = self.base / "input"
+        self.output = self.base / "output"
+        self.packages_dir = packages_dir
+        self.pack_dir = Path(pack_dir)
+        self.python = python
+        self.extra_args = list(extra_args)
+        self.port = None
+        self.proc = None
+        self.log_path = self.workdir / "server.log"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def _layout(self):
+        for d in ("custom_nodes", "models", "input", "output", "temp", "user/default/workflows"):
+            (self.base / d).mkdir(parents=True, exist_ok=True)
+        link = self.base / "custom_nodes" / PACK_NAME
+        if self.pack_dir and not link.exists():
+            link.symlink_to(self.pack_dir, target_is_directory=True)
+        settings = self.base / "user" / "default" / "comfy.settings.json"
+        settings.write_text(json.dumps(FRONTEND_SETTINGS, indent=1))
+        # The pack's own folders reach the server the way users with a shared models drive
+        # configure them: an extra_model_paths.yaml (the core folders come from --base-directory).
+        yaml = self.workdir / "extra_model_paths.yaml"
+        folders = ["pulid", "clip_vision", "insightface", "facexlib", "checkpoints"]
+        yaml.write_text("pulid_browser_test:\n"
+                        f"    base_path: {self.models}\n"
+                        + "".join(f"    {f}: {f}\n" for f in folders))
+        return yaml
+
+    def start(self, timeout=180):
+        yaml = self._layout()
+        self.port = free_port()
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if self.packages_dir:
+            env["PYTHONPATH"] = str(self.packages_dir)
+        cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--base-directory", str(self.base), "--output-directory", str(self.output),
+               "--input-directory", str(self.input), "--temp-directory", str(self.base / "temp"),
+               "--user-directory", str(self.base / "user"),
+               "--extra-model-paths-config", str(yaml),
+               "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}",
+               "--disable-auto-launch", *self.extra_args]
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=self.comfy_path, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError, ValueError):
+                self.get("/system_stats", timeout=2)
+                return self
+            time.sleep(0.5)
+        raise RuntimeError(f"ComfyUI did not answer within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(15)
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log_tail(self, chars=6000):
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+    # -- HTTP
+
+    def _request(self, path, body=None, timeout=30):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw.strip() else None)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw.decode(errors="replace")
+
+    def get(self, path, timeout=30):
+        status, data = self._request(path, timeout=timeout)
+        if status != 200:
+            raise OSError(f"GET {path}: HTTP {status}: {data}")
+        return data
+
+    def post(self, path, body, timeout=60):
+        return self._request(path, body, timeout=timeout)
+
+    # -- model and input files
+
+    def folder_of_combos(self) -> dict[tuple[str, str], str]:
+        """(node class, input name) -> the models folder (or 'input') whose files that combo lists."""
+        folders = [f for f in self.get("/models") if "/" not in f and f != "custom_nodes"]
+        for f in folders:
+            for sub in ("", *PROBE_SUBFOLDERS.get(f, ())):
+                where = self.models / f / sub
+                where.mkdir(parents=True, exist_ok=True)
+                (where / f"{PROBE_STEM}{f}{'__' + sub if sub else ''}{MODEL_SUFFIX}").touch()
+        (self.input / f"{PROBE_STEM}input.png").touch()
+        info = self.get("/object_info", timeout=120)
+        mapping = {}
+        for cls, spec in info.items():
+            for section in ("required", "optional"):
+                for name, val in (spec.get("input", {}).get(section) or {}).items():
+                    opts = _combo_options(val)
+                    for opt in opts:
+                        m = re.fullmatch(re.escape(PROBE_STEM) + r"(.+?)(?:\.safetensors|\.png)", str(opt))
+                        if m:
+                            mapping[(cls, name)] = m.group(1).replace("__", "/")
+                            break
+        return mapping
+
+    def add_placeholders(self, prompts, mapping, extra_models=()):
+        """Create the files the prompts name: empty model files, small real PNGs in input/."""
+        made = []
+        for prompt in prompts:
+            for node in prompt.values():
+                for name, value in node["inputs"].items():
+                    folder = mapping.get((node["class_type"], name))
+                    if folder is None or not isinstance(value, str) or not value:
+                        continue
+                    made.append(self._placeholder(folder, value))
+        for directory, name in extra_models:
+            made.append(self._placeholder(directory, name))
+        return made
+
+    def _placeholder(self, folder, name):
+        if folder == "input":
+            path = self.input / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                _write_png(path)
+        else:
+            path = self.models / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        return path
+
+    def queue_and_cancel(self, prompt, client_id="pulid-browser-test", timeout=120):
+        """POST the prompt for validation, then interrupt and clear it so nothing heavy runs.
+
+        A private client_id keeps the (expected) execution error off the browser's socket.
+        Returns (HTTP status, response JSON).
+        """
+        status, resp = self.post("/prompt", {"prompt": prompt, "client_id": client_id})
+        if status == 200:
+            self.post("/queue", {"clear": True})
+            self.post("/interrupt", {})
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                q = self.get("/queue")
+                if not q["queue_running"] and not q["queue_pending"]:
+                    break
+                self.post("/interrupt", {})
+                time.sleep(0.2)
+            else:
+                raise RuntimeError(f"the queued prompt did not stop within {timeout}s")
+        return status, resp
+
+
+def _combo_options(val):
+    """Options of a combo input spec in either the old ([list], {...}) or the new ("COMBO", {options}) form."""
+    if not isinstance(val, list) or not val:
+        return []
+    if isinstance(val[0], list):
+        return val[0]
+    if val[0] == "COMBO" and len(val) > 1 and isinstance(val[1], dict):
+        return val[1].get("options") or []
+    return []
+
+
+def _write_png(path, size=64):
+    from PIL import Image
+
+    Image.new("RGB", (size, size), (200, 160, 140)).save(path)
+
+
+def model_entries(ui: dict):
+    """(directory, name) of each model a workflow declares for the frontend's missing-model check."""
+    entries = list(ui.get("models") or [])
+    for node in ui_nodes(ui):
+        entries += (node.get("properties") or {}).get("models") or []
+    return [(e["directory"], e["name"]) for e in entries if e.get("directory") and e.get("name")]
+
+
+# ---------------------------------------------------------------- browser
+
+_JS_LOAD = """async (graph) => {
+  const app = window.app;
+  await app.loadGraphData(graph, true, true, null);
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return true;
+}"""
+
+# What the user sees after loading: node types the frontend does not know (they become red
+# placeholder nodes), visible dialogs and their text, and each node's widget values as shown.
+_JS_STATE = """() => {
+  const app = window.app;
+  const LG = window.LiteGraph || (window.comfyAPI && window.comfyAPI.litegraph && window.comfyAPI.litegraph.LiteGraph);
+  const registered = (LG && LG.registered_node_types) || {};
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length)
+      && getComputedStyle(el).visibility !== 'hidden' && getComputedStyle(el).display !== 'none';
+  const dialogs = [...document.querySelectorAll('.p-dialog, .comfy-modal, [role=dialog]')]
+      .filter(visible).map(el => el.innerText.trim().slice(0, 500));
+  const nodes = [];
+  const visit = (graph) => {
+    for (const n of graph._nodes || graph.nodes || []) {
+      nodes.push({
+        id: n.id, type: n.type, known: !!registered[n.type], has_errors: !!n.has_errors,
+        widgets: (n.widgets || []).filter(w => w.serialize !== false)
+            .map(w => ({name: w.name, value: w.value === undefined ? null : w.value})),
+      });
+      if (n.subgraph) visit(n.subgraph);
+    }
+  };
+  visit(app.graph);
+  return {dialogs, nodes};
+}"""
+
+_JS_PROMPT = """async () => {
+  const p = await window.app.graphToPrompt();
+  return JSON.parse(JSON.stringify(p.output));
+}"""
+
+_JS_FIT = """async () => {
+  const app = window.app;
+  const cmd = app.extensionManager && app.extensionManager.command;
+  if (cmd) await cmd.execute('Comfy.Canvas.FitView');
+  else app.canvas.ds.reset();
+  app.canvas.setDirty(true, true);
+  app.canvas.draw(true, true);
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+}"""
+
+_JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
+
+
+@dataclass
+class LoadReport:
+    dialogs: list
+    nodes: list
+    console_errors: list
+
+
+class Frontend:
+    """One Chromium page on the server's UI, with console errors recorded."""
+
+    def __init__(self, url, executable=CHROMIUM):
+        self.url = url
+        self.executable = executable
+        self.errors = []
+        self._pw = self._browser = self.page = None
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright
+
+        try:
+            self._pw = sync_playwright().start()
+            self._browser = self._pw.chromium.launch(executable_path=self.executable, headless=True,
+                                                     args=list(CHROMIUM_FLAGS))
+            self.page = self._browser.new_page(viewport=VIEWPORT)
+            self.page.on("console", self._on_console)
+            self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+            # Only the local server is reachable; an outside request would just hang or fail.
+            self.page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda r: r.abort())
+            self.page.goto(self.url)
+            self.page.wait_for_function(
+                "() => window.app && window.app.graph && window.app.canvas && window.app.extensionManager",
+                timeout=120_000)
+            self.page.wait_for_load_state("networkidle", timeout=60_000)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._browser:
+            with contextlib.suppress(Exception):
+                self._browser.close()
+        if self._pw:
+            with contextlib.suppress(Exception):
+                self._pw.stop()
+        self._browser = self._pw = None
+
+    def _on_console(self, msg):
+        if msg.type == "error":
+            loc = msg.location or {}
+            self.errors.append(f"console error: {msg.text} ({loc.get('url', '')})")
+
+    @property
+    def version(self):
+        return self.page.evaluate(_JS_VERSION)
+
+    def load(self, ui: dict) -> LoadReport:
+        """Load a UI workflow like a user opening the file; report what the page then shows."""
+        self.errors.clear()
+        self.page.evaluate(_JS_LOAD, ui)
+        self.page.wait_for_load_state("networkidle", timeout=60_000)
+        self.page.wait_for_timeout(300)  # dialogs open on the next tick
+        state = self.page.evaluate(_JS_STATE)
+        return LoadReport(state["dialogs"], state["nodes"], list(self.errors))
+
+    def to_prompt(self) -> dict:
+        return self.page.evaluate(_JS_PROMPT)
+
+    def close_dialogs(self):
+        for _ in range(3):
+            self.page.keyboard.press("Escape")
+        self.page.wait_for_timeout(100)
+
+    def screenshot(self, path, colors=128):
+        """The fitted graph, dialogs closed, saved as a palette PNG (small enough for the README)."""
+        from PIL import Image
+
+        self.close_dialogs()
+        self.page.evaluate(_JS_FIT)
+        self.page.wait_for_timeout(200)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = path.with_suffix(".raw.png")
+        self.page.screenshot(path=str(raw))
+        with Image.open(raw) as im:
+            im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        raw.unlink()
+        return path

@@ -1,0 +1,190 @@
+"""The shared workflows in the real ComfyUI frontend: they load clean, convert to their API copy, validate.
+
+Runs against the ComfyUI checkout in COMFYUI_PATH with the frontend package that checkout pins,
+in Debian's headless Chromium driven by Playwright. Skipped when any of the three is missing.
+
+Two control cases built only from ComfyUI core nodes prove the harness itself before it judges
+our files: a plain text-to-image graph must pass every check, and a graph with an unknown node
+type and a prompt naming a missing model must be caught.
+"""
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import browser_harness as bh
+
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+WORKFLOWS = bh.find_workflows(bh.REPO / "workflows") if (bh.REPO / "workflows").is_dir() else []
+
+
+def _why_skip():
+    if not COMFYUI_PATH:
+        return "COMFYUI_PATH is not set (point it at a ComfyUI checkout to run the browser test)"
+    if not (Path(COMFYUI_PATH) / "main.py").is_file():
+        return f"COMFYUI_PATH={COMFYUI_PATH} holds no main.py"
+    if not os.access(bh.CHROMIUM, os.X_OK):
+        return f"{bh.CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is missing (pip install playwright; no browser download needed)"
+    return None
+
+
+pytestmark = [pytest.mark.host, pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")]
+
+
+# ---------------------------------------------------------------- the core-node control graph
+
+
+def _ui_graph(nodes, links):
+    """A UI-format workflow from (id, type, widgets_values, [input (name, type)], [output (name, type)])."""
+    out_nodes = []
+    for i, (nid, ntype, widgets, inputs, outputs) in enumerate(nodes):
+        ins = [{"name": n, "type": t, "link": next((l[0] for l in links if l[3] == nid and l[4] == s), None)}
+               for s, (n, t) in enumerate(inputs)]
+        outs = [{"name": n, "type": t, "slot_index": s,
+                 "links": [l[0] for l in links if l[1] == nid and l[2] == s]}
+                for s, (n, t) in enumerate(outputs)]
+        out_nodes.append({"id": nid, "type": ntype, "pos": [40 + 330 * (i % 4), 60 + 300 * (i // 4)],
+                          "size": [300, 160], "flags": {}, "order": i, "mode": 0, "inputs": ins,
+                          "outputs": outs, "properties": {}, "widgets_values": widgets})
+    return {"last_node_id": max(n[0] for n in nodes), "last_link_id": max(l[0] for l in links),
+            "nodes": out_nodes, "links": links, "groups": [], "config": {}, "extra": {}, "version": 0.4}
+
+
+CKPT = "control_sdxl.safetensors"
+CONTROL_UI = _ui_graph(
+    [
+        (1, "CheckpointLoaderSimple", [CKPT], [], [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")]),
+        (2, "CLIPTextEncode", ["a lighthouse at dusk"], [("clip", "CLIP")], [("CONDITIONING", "CONDITIONING")]),
+        (3, "CLIPTextEncode", ["blurry"], [("clip", "CLIP")], [("CONDITIONING", "CONDITIONING")]),
+        (4, "EmptyLatentImage", [1024, 1024, 1], [], [("LATENT", "LATENT")]),
+        (5, "KSampler", [42, "fixed", 20, 7.0, "euler", "normal", 1.0],
+         [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+          ("latent_image", "LATENT")], [("LATENT", "LATENT")]),
+        (6, "VAEDecode", [], [("samples", "LATENT"), ("vae", "VAE")], [("IMAGE", "IMAGE")]),
+        (7, "SaveImage", ["control"], [("images", "IMAGE")], []),
+    ],
+    [[1, 1, 0, 5, 0, "MODEL"], [2, 1, 1, 2, 0, "CLIP"], [3, 1, 1, 3, 0, "CLIP"],
+     [4, 2, 0, 5, 1, "CONDITIONING"], [5, 3, 0, 5, 2, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"],
+     [7, 5, 0, 6, 0, "LATENT"], [8, 1, 2, 6, 1, "VAE"], [9, 6, 0, 7, 0, "IMAGE"]],
+)
+# Written by hand from the graph above: what the server must receive.
+CONTROL_API = {
+    "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
+    "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["1", 1]}},
+    "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
+    "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+    "5": {"class_type": "KSampler", "inputs": {
+        "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+        "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0]}},
+    "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+    "7": {"class_type": "SaveImage", "inputs": {"filename_prefix": "control", "images": ["6", 0]}},
+}
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    """Server + browser for the whole module; both are stopped however the tests end."""
+    cache = bh.REPO / "tests" / "_generated"
+    packages = bh.host_packages_dir(COMFYUI_PATH, cache)
+    work = tmp_path_factory.mktemp("comfy_browser")
+    with bh.ComfyServer(COMFYUI_PATH, work, packages_dir=packages) as server:
+        mapping = server.folder_of_combos()
+        prompts = [CONTROL_API] + [w.api for w in WORKFLOWS if w.api]
+        server.add_placeholders(prompts, mapping,
+                                extra_models=[e for w in WORKFLOWS for e in bh.model_entries(w.ui)])
+        info = server.get("/object_info", timeout=120)
+        with bh.Frontend(server.url) as ui:
+            yield {"server": server, "ui": ui, "info": info, "shots": work / "screenshots"}
+
+
+def _assert_loads_clean(report, label):
+    unknown = [f"#{n['id']} {n['type']}" for n in report.nodes if not n["known"]]
+    assert not unknown, f"{label}: node types the frontend does not know: {unknown}"
+    assert not report.dialogs, f"{label}: a dialog opened on load: {report.dialogs}"
+    assert not report.console_errors, f"{label}: console errors on load: {report.console_errors}"
+
+
+def _assert_validates(server, prompt, label):
+    status, resp = server.queue_and_cancel(prompt)
+    assert status == 200 and not resp.get("node_errors"), \
+        f"{label}: /prompt rejected it (HTTP {status}): {json.dumps(resp, indent=1)[:3000]}"
+
+
+# ---------------------------------------------------------------- harness checks
+
+
+def test_frontend_is_the_hosts_pin(host):
+    pin = bh.host_pins(COMFYUI_PATH)["comfyui-frontend-package"]
+    assert f"ComfyUI frontend version: {pin}" in host["server"].log_text()
+    assert host["ui"].version in (None, pin)
+
+
+def test_core_graph_passes_every_check(host):
+    report = host["ui"].load(copy.deepcopy(CONTROL_UI))
+    _assert_loads_clean(report, "control graph")
+    shown = {n["id"]: [w["value"] for w in n["widgets"]] for n in report.nodes}
+    assert shown[5] == [42, "fixed", 20, 7.0, "euler", "normal", 1.0]
+    assert bh.prompt_core(host["ui"].to_prompt()) == CONTROL_API
+    _assert_validates(host["server"], CONTROL_API, "control graph")
+
+
+def test_unknown_node_is_caught(host):
+    broken = copy.deepcopy(CONTROL_UI)
+    broken["nodes"][3]["type"] = "NoSuchNodeForPulidBrowserTest"
+    report = host["ui"].load(broken)
+    host["ui"].close_dialogs()
+    assert any(not n["known"] for n in report.nodes)
+    assert report.dialogs, "the missing-node warning did not show: the dialog check would pass anything"
+
+
+def test_missing_model_is_rejected(host):
+    broken = copy.deepcopy(CONTROL_API)
+    broken["1"]["inputs"]["ckpt_name"] = "not_downloaded.safetensors"
+    status, resp = host["server"].queue_and_cancel(broken)
+    assert status == 400 and "1" in resp["node_errors"]
+
+
+# ---------------------------------------------------------------- our workflows
+
+
+def test_every_workflow_has_an_api_copy():
+    assert WORKFLOWS, "no UI-format workflow found in workflows/"
+    orphans = [w.ui_path.name for w in WORKFLOWS if w.api is None]
+    assert not orphans, f"UI workflows without an API-format copy (workflows/api/<name>.json): {orphans}"
+
+
+def _is_ours(info, node_type):
+    return bh.PACK_NAME in str(info.get(node_type, {}).get("python_module", ""))
+
+
+@pytest.mark.parametrize("wf", WORKFLOWS, ids=[w.name for w in WORKFLOWS])
+def test_workflow_in_frontend(host, wf):
+    report = host["ui"].load(copy.deepcopy(wf.ui))
+    _assert_loads_clean(report, wf.ui_path.name)
+
+    shown = {n["id"]: n for n in report.nodes}
+    ours = [n for n in bh.ui_nodes(wf.ui) if _is_ours(host["info"], n["type"])]
+    assert ours, f"{wf.ui_path.name} holds no PuLID node"
+    for node in ours:
+        values = node.get("widgets_values", [])
+        widgets = shown[node["id"]]["widgets"]
+        got = ({w["name"]: w["value"] for w in widgets if w["name"] in values} if isinstance(values, dict)
+               else [w["value"] for w in widgets])
+        assert got == values, f"{wf.ui_path.name} node #{node['id']} {node['type']}: shows {got}, file holds {values}"
+
+    prompt = host["ui"].to_prompt()
+    assert wf.api is not None, f"{wf.ui_path.name} has no API-format copy"
+    assert bh.prompt_core(prompt) == bh.prompt_core(wf.api), \
+        f"{wf.ui_path.name} converts to a prompt that differs from {wf.api_path.name}"
+    _assert_validates(host["server"], prompt, wf.ui_path.name)
+    shot = host["ui"].screenshot(host["shots"] / f"{wf.name}.png")
+    assert shot.stat().st_size > 1000
