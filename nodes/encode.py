@@ -50,8 +50,7 @@ class PuLIDEncodeFace:
         encoder = face_encoder.encoder
         id_conds, vit_hiddens, previews, skipped = [], [], [], []
         bar = host.progress(len(image))
-        with host.on_device(face_encoder.patcher, pulid_model.patcher) as device:
-            encoder.to(device)
+        with host.on_device(face_encoder.patcher, pulid_model.patcher):
             for index in range(len(image)):
                 host.check_interrupted()
                 try:

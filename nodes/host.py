@@ -27,14 +27,8 @@ DEFAULT_PULID_FILE = "pulid_v1.1.safetensors"
 DEFAULT_EVA_CLIP_FILE = "EVA02_CLIP_L_336_psz14_s6B.pt"
 DEFAULT_INSIGHTFACE = "antelopev2"
 
-PROVIDERS = {
-    "auto": None,
-    "CPU": "CPUExecutionProvider",
-    "CUDA": "CUDAExecutionProvider",
-    "ROCM": "ROCMExecutionProvider",
-    "CoreML": "CoreMLExecutionProvider",
-    "DirectML": "DmlExecutionProvider",
-}
+PROVIDERS = ("auto", "CPU", "CUDA", "ROCM", "CoreML", "DirectML")
+"""onnxruntime choices of the face encoder loader; the library maps them and explains missing ones."""
 
 
 def _folder_paths():
@@ -165,13 +159,6 @@ def facexlib_dir():
     raise ModelFileError(f"No models/facexlib folder is registered. Download the facexlib weights with `{FETCH_HINT}`.")
 
 
-def providers(choice):
-    provider = PROVIDERS[choice]
-    if provider is None:
-        return None
-    return [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-
-
 # --- devices and model management ---------------------------------------------------------------
 
 def load_device():
@@ -212,10 +199,13 @@ class FaceEncoderHandle:
 
 @contextmanager
 def on_device(*patchers):
-    """Have ComfyUI load the patchers' modules for the duration of the block; it offloads them later."""
+    """Have ComfyUI load the patchers' modules for the block; it offloads them when VRAM is needed.
+
+    The library reads the device from the modules' parameters, so nothing else has to follow.
+    """
     import comfy.model_management as mm
     mm.load_models_gpu(list(patchers))
-    yield mm.get_torch_device()
+    yield
 
 
 def progress(total):

@@ -55,6 +55,6 @@ class PuLIDFaceEncoderLoader:
 
         eva_clip = load_eva_clip(host.eva_clip_path(eva_clip_file))
         encoder = FaceEncoder(eva_clip, host.insightface_dir(insightface_model), host.facexlib_dir(),
-                              providers=host.providers(provider),
+                              providers=None if provider == "auto" else provider,
                               dtype=host.encoder_dtype(host.load_device()))
         return (host.FaceEncoderHandle(encoder=encoder, patcher=host.managed(encoder.torch_modules)),)
