@@ -205,14 +205,13 @@ def _check_archive(entry: ModelFile, models_dir: Path, load: bool) -> Check:
     names = [m.filename for m in entry.members]
     used = ANTELOPE_USED if entry.name == ANTELOPEV2.name else tuple(names)
     fix = fetch_command(models_dir, [entry.name])
-    missing = [n for n in names if not (folder / n).is_file()]
-    nested = [p for p in folder.glob("*/*.onnx") if p.name in missing] if folder.is_dir() else []
-    if nested:
-        inner = nested[0].parent
-        return Check("model", entry.name, BROKEN,
-                     f"the files are one folder too deep, in {inner}",
-                     f"mv {shlex.quote(str(inner))}/*.onnx {shlex.quote(str(folder))}/ && "
-                     f"rmdir {shlex.quote(str(inner))}", required=entry.required)
+    where, moved_fix = folder, ""
+    inner = folder / folder.name  # the release zip unpacked as is: antelopev2/antelopev2/
+    if not all((folder / n).is_file() for n in used) and all((inner / n).is_file() for n in used):
+        where = inner
+        moved_fix = (f"mv {shlex.quote(str(inner))}/*.onnx {shlex.quote(str(folder))}/ && "
+                     f"rmdir {shlex.quote(str(inner))}")
+    missing = [n for n in names if not (where / n).is_file()]
     missing_used = [n for n in missing if n in used]
     if missing_used:
         return Check("model", entry.name, MISSING, f"{', '.join(missing_used)} not found in {folder}",
@@ -222,11 +221,15 @@ def _check_archive(entry: ModelFile, models_dir: Path, load: bool) -> Check:
 
         for name in used:
             try:
-                onnxruntime.InferenceSession(str(folder / name), providers=["CPUExecutionProvider"])
+                onnxruntime.InferenceSession(str(where / name), providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 return Check("model", entry.name, BROKEN,
-                             f"{folder / name} does not load: {_first_line(exc)}",
+                             f"{where / name} does not load: {_first_line(exc)}",
                              f"delete {folder} and run: {fix}", required=entry.required)
+    if moved_fix:
+        return Check("model", entry.name, WARNING,
+                     f"the files are one folder too deep, in {inner} (the pack finds them there, "
+                     f"other packs may not)", moved_fix, required=False)
     if missing:
         return Check("model", entry.name, WARNING,
                      f"{', '.join(missing)} missing from {folder} (PuLID does not use them)",

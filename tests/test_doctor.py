@@ -21,15 +21,6 @@ def _write_onnx(path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
-def _write_facexlib(folder):
-    from facexlib.detection.retinaface import RetinaFace
-    from facexlib.parsing.bisenet import BiSeNet
-
-    torch.save(RetinaFace(network_name="resnet50", device="cpu").state_dict(),
-               folder / "detection_Resnet50_Final.pth")
-    torch.save(BiSeNet(num_class=19).state_dict(), folder / "parsing_bisenet.pth")
-
-
 @pytest.fixture(scope="module")
 def good_models(tmp_path_factory):
     models = tmp_path_factory.mktemp("comfyui") / "models"
@@ -41,7 +32,7 @@ def good_models(tmp_path_factory):
         str(models / "clip_vision" / "EVA02_CLIP_L_336_psz14_s6B.pt"))
     for member in ANTELOPEV2.members:
         _write_onnx(models / "insightface" / "models" / "antelopev2" / member.filename)
-    _write_facexlib(models / "facexlib")
+    make_face_models.write_facexlib(str(models / "facexlib"))
     return models
 
 
@@ -72,7 +63,7 @@ def test_missing_and_corrupt_files_fail_with_fixes(good_models, tmp_path, capsys
     (models / "facexlib").mkdir()
     (ante / "antelopev2").mkdir(parents=True)
     make_pulid.write_truncated(models / "pulid" / "pulid_v1.1.safetensors")
-    for member in ANTELOPEV2.members:  # unzipped one folder too deep
+    for member in ANTELOPEV2.members:  # unzipped one folder too deep, detector broken
         os.symlink(good_models / "insightface" / "models" / "antelopev2" / member.filename,
                    ante / "antelopev2" / member.filename)
     (models / "facexlib" / "detection_Resnet50_Final.pth").write_bytes(os.urandom(4096))
@@ -86,8 +77,12 @@ def test_missing_and_corrupt_files_fail_with_fixes(good_models, tmp_path, capsys
     assert eva.status == doctor.MISSING and str(models / "clip_vision") in eva.detail
     assert "--only eva_clip" in eva.fix and "huggingface.co/QuanSun/EVA-CLIP" in eva.fix
     nested = by["antelopev2"]
-    assert nested.status == doctor.BROKEN and "too deep" in nested.detail
+    assert nested.status == doctor.WARNING and "too deep" in nested.detail and not nested.failed
     assert nested.fix.startswith("mv ") and str(ante / "antelopev2") in nested.fix
+    (ante / "antelopev2" / "scrfd_10g_bnkps.onnx").unlink()
+    (ante / "antelopev2" / "scrfd_10g_bnkps.onnx").write_bytes(b"not onnx")
+    broken = _by_name(doctor.check_models(models))["antelopev2"]
+    assert broken.status == doctor.BROKEN and "scrfd_10g_bnkps.onnx does not load" in broken.detail
     assert by["detection_Resnet50_Final.pth"].status == doctor.BROKEN
     assert by["parsing_bisenet.pth"].status == doctor.OK
 
