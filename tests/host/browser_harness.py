@@ -52,6 +52,10 @@ FRONTEND_SETTINGS = {
     "Comfy.Notification.ShowVersionUpdates": False,
     "Comfy.Workflow.ShowMissingNodesWarning": True,
     "Comfy.Workflow.ShowMissingModelsWarning": True,
+    # Pictures: full detail at any zoom, no frame-rate overlay.
+    "LiteGraph.Canvas.MinFontSizeForLOD": 1,
+    "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1,
+    "Comfy.Graph.CanvasInfo": False,
 }
 
 MODEL_SUFFIX = ".safetensors"
@@ -427,9 +431,31 @@ _JS_FIT = """async () => {
   const cmd = app.extensionManager && app.extensionManager.command;
   if (cmd) await cmd.execute('Comfy.Canvas.FitView');
   else app.canvas.ds.reset();
+  // Newer frontends animate the fit: wait until the view stops moving.
+  const frame = () => new Promise(r => requestAnimationFrame(r));
+  let last = '', still = 0;
+  for (let i = 0; i < 300 && still < 5; i++) {
+    await frame();
+    const now = JSON.stringify([...app.canvas.ds.offset, app.canvas.ds.scale]);
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
   app.canvas.setDirty(true, true);
-  app.canvas.draw(true, true);
-  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  await frame();
+  // The graph's box on screen (nodes and groups), to crop the picture to it.
+  const rects = [];
+  for (const n of app.graph._nodes || []) rects.push(n.getBounding ? n.getBounding() : n.boundingRect);
+  for (const g of app.graph._groups || app.graph.groups || []) rects.push(g._bounding || g.boundingRect);
+  const ds = app.canvas.ds;
+  const box = app.canvas.canvas.getBoundingClientRect();
+  const xs = [], ys = [];
+  for (const r of rects.filter(Boolean)) {
+    xs.push((r[0] + ds.offset[0]) * ds.scale, (r[0] + r[2] + ds.offset[0]) * ds.scale);
+    ys.push((r[1] + ds.offset[1]) * ds.scale, (r[1] + r[3] + ds.offset[1]) * ds.scale);
+  }
+  if (!xs.length) return null;
+  return {x: box.left + Math.min(...xs), y: box.top + Math.min(...ys),
+          width: Math.max(...xs) - Math.min(...xs), height: Math.max(...ys) - Math.min(...ys)};
 }"""
 
 _JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
@@ -468,6 +494,8 @@ class Frontend:
                 "() => window.app && window.app.graph && window.app.canvas && window.app.extensionManager",
                 timeout=120_000)
             self.page.wait_for_load_state("networkidle", timeout=60_000)
+            # Focus mode hides menus, tabs and side bars: the pictures show the graph only.
+            self.page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
         except BaseException:
             self.close()
             raise
@@ -511,17 +539,23 @@ class Frontend:
             self.page.keyboard.press("Escape")
         self.page.wait_for_timeout(100)
 
-    def screenshot(self, path, colors=128):
+    def screenshot(self, path, colors=128, margin=16):
         """The fitted graph, dialogs closed, saved as a palette PNG (small enough for the README)."""
         from PIL import Image
 
         self.close_dialogs()
-        self.page.evaluate(_JS_FIT)
+        graph_box = self.page.evaluate(_JS_FIT)
         self.page.wait_for_timeout(200)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         raw = path.with_suffix(".raw.png")
-        self.page.screenshot(path=str(raw))
+        clip = None
+        if graph_box:
+            x0, y0 = max(0, graph_box["x"] - margin), max(0, graph_box["y"] - margin)
+            x1 = min(VIEWPORT["width"], graph_box["x"] + graph_box["width"] + margin)
+            y1 = min(VIEWPORT["height"], graph_box["y"] + graph_box["height"] + margin)
+            clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+        self.page.screenshot(path=str(raw), clip=clip)
         with Image.open(raw) as im:
             im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
         raw.unlink()

@@ -1,0 +1,56 @@
+"""Regenerate the README pictures: each workflows/*.json loaded in the real ComfyUI frontend.
+
+    COMFYUI_PATH=/path/to/ComfyUI python tools/screenshots.py [--out docs]
+
+Uses the same harness as tests/host/test_browser.py (server on a free 127.0.0.1 port, the host's
+pinned frontend, placeholder model files, headless /usr/bin/chromium), so a picture is only made
+from a workflow that loads without a dialog.
+"""
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "host"))
+
+import browser_harness as bh  # noqa: E402
+
+log = logging.getLogger("screenshots")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH"),
+                        help="ComfyUI checkout (default: $COMFYUI_PATH)")
+    parser.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNGs (default: docs/)")
+    parser.add_argument("--colors", type=int, default=128, help="palette size of the saved PNGs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.comfyui:
+        parser.error("set COMFYUI_PATH or pass --comfyui to a ComfyUI checkout")
+
+    workflows = bh.find_workflows(REPO / "workflows")
+    if not workflows:
+        parser.error(f"no UI-format workflow in {REPO / 'workflows'}")
+    packages = bh.host_packages_dir(args.comfyui, REPO / "tests" / "_generated")
+    with tempfile.TemporaryDirectory(prefix="pulid-shots-") as work, \
+            bh.ComfyServer(args.comfyui, work, packages_dir=packages) as server:
+        mapping = server.folder_of_combos()
+        server.add_placeholders([w.api for w in workflows if w.api], mapping,
+                                extra_models=[e for w in workflows for e in bh.model_entries(w.ui)])
+        with bh.Frontend(server.url) as ui:
+            log.info("ComfyUI %s, frontend %s", args.comfyui, ui.version)
+            for wf in workflows:
+                report = ui.load(wf.ui)
+                if report.dialogs:
+                    raise SystemExit(f"{wf.ui_path.name}: a dialog opened on load: {report.dialogs}")
+                path = ui.screenshot(Path(args.out) / f"workflow_{wf.name}.png", colors=args.colors)
+                log.info("%s  %d KB", path.relative_to(REPO) if path.is_relative_to(REPO) else path,
+                         path.stat().st_size // 1024)
+
+
+if __name__ == "__main__":
+    main()
