@@ -23,3 +23,11 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 clean:
 	rm -rf $(VENV) tests/_generated bench/_generated .pytest_cache
+
+# README pictures: every workflows/*.json loaded in the real ComfyUI frontend, saved as docs/workflow_<name>.png.
+# Needs COMFYUI_PATH (a ComfyUI checkout), /usr/bin/chromium and the playwright Python package (no browser
+# download); COMFYUI_PYTHON may name an interpreter that has ComfyUI's requirements (default: $(PY)).
+.PHONY: screenshots
+screenshots:
+	@test -n "$(COMFYUI_PATH)" || { echo "make screenshots: set COMFYUI_PATH to a ComfyUI checkout" >&2; exit 2; }
+	$(PY) tools/screenshots.py --comfyui "$(COMFYUI_PATH)" --out docs

@@ -1,6 +1,6 @@
 """Regenerate the README pictures: each workflows/*.json loaded in the real ComfyUI frontend.
 
-    COMFYUI_PATH=/path/to/ComfyUI python tools/screenshots.py [--out docs]
+    COMFYUI_PATH=/path/to/ComfyUI python tools/screenshots.py [--out docs]   (or: make screenshots)
 
 Uses the same harness as tests/host/test_browser.py (server on a free 127.0.0.1 port, the host's
 pinned frontend, placeholder model files, headless /usr/bin/chromium), so a picture is only made
@@ -27,6 +27,9 @@ def main(argv=None):
                         help="ComfyUI checkout (default: $COMFYUI_PATH)")
     parser.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNGs (default: docs/)")
     parser.add_argument("--colors", type=int, default=128, help="palette size of the saved PNGs")
+    parser.add_argument("--python", default=os.environ.get("COMFYUI_PYTHON", sys.executable),
+                        help="interpreter with ComfyUI's requirements that runs the server "
+                             "(default: $COMFYUI_PYTHON, else this one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.comfyui:
@@ -35,9 +38,9 @@ def main(argv=None):
     workflows = bh.find_workflows(REPO / "workflows")
     if not workflows:
         parser.error(f"no UI-format workflow in {REPO / 'workflows'}")
-    packages = bh.host_packages_dir(args.comfyui, REPO / "tests" / "_generated")
+    packages = bh.host_packages_dir(args.comfyui, REPO / "tests" / "_generated", python=args.python)
     with tempfile.TemporaryDirectory(prefix="pulid-shots-") as work, \
-            bh.ComfyServer(args.comfyui, work, packages_dir=packages) as server:
+            bh.ComfyServer(args.comfyui, work, packages_dir=packages, python=args.python) as server:
         mapping = server.folder_of_combos()
         server.add_placeholders([w.api for w in workflows if w.api], mapping,
                                 extra_models=[e for w in workflows for e in bh.model_entries(w.ui)])

@@ -10,6 +10,7 @@ type and a prompt naming a missing model must be caught.
 import copy
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 import browser_harness as bh
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+# The server needs ComfyUI's requirements; by default they are in the interpreter running pytest.
+COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
 WORKFLOWS = bh.find_workflows(bh.REPO / "workflows") if (bh.REPO / "workflows").is_dir() else []
 
 
@@ -94,9 +97,9 @@ CONTROL_API = {
 def host(tmp_path_factory):
     """Server + browser for the whole module; both are stopped however the tests end."""
     cache = bh.REPO / "tests" / "_generated"
-    packages = bh.host_packages_dir(COMFYUI_PATH, cache)
+    packages = bh.host_packages_dir(COMFYUI_PATH, cache, python=COMFYUI_PYTHON)
     work = tmp_path_factory.mktemp("comfy_browser")
-    with bh.ComfyServer(COMFYUI_PATH, work, packages_dir=packages) as server:
+    with bh.ComfyServer(COMFYUI_PATH, work, packages_dir=packages, python=COMFYUI_PYTHON) as server:
         mapping = server.folder_of_combos()
         prompts = [CONTROL_API] + [w.api for w in WORKFLOWS if w.api]
         server.add_placeholders(prompts, mapping,
