@@ -120,7 +120,7 @@ def _require_models(models: Path, pulid_file):
 
 
 async def _run(comfyui, models, extra_model_paths, face, checkpoint, api_workflow, values, scratch, cpu):
-    _import_comfyui(comfyui, cpu)
+    import_comfyui(comfyui, cpu)
     import execution
     import folder_paths
     import nodes
@@ -165,7 +165,9 @@ async def _run(comfyui, models, extra_model_paths, face, checkpoint, api_workflo
     return _saved_image(folder_paths, executor)
 
 
-def _import_comfyui(comfyui: Path, cpu: bool):
+def import_comfyui(comfyui, cpu: bool = False):
+    """Put ComfyUI first on sys.path and pick its device (CPU when asked or when there is no GPU)."""
+    comfyui = Path(comfyui).resolve()
     # ComfyUI's modules are top-level (`nodes`, `execution`, `utils`): its folder must come first,
     # ahead of this pack's own folder (which holds a `nodes` package and is on sys.path under -m).
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != PACK_DIR]
