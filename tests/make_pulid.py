@@ -5,10 +5,11 @@ and signatures below are stable. The key names and shapes are written out here f
 PuLID code, independently of `pulid/`, so a naming mistake in the loader cannot hide behind the generator.
 
 Sizes (all 70 sites, real shapes): v1 is ~396M parameters (0.8 GB fp16, 1.6 GB fp32), v1.1 ~492M.
-Encoder weights are seeded random with sane scales (so forward passes give finite, non-trivial values);
-the 140 K/V weights are one seeded random base per (width, k/v) plus a distinct constant offset per
-site, which is cheap to make and lets tests see whether each weight landed at the right site.
+Encoder weights are seeded random with sane scales (so forward passes give finite, non-trivial values)
+and cached per (version, seed) in float32 (generated once per session); the 140 K/V weights are one
+seeded random base per (width, k/v), rotated by a different amount for every site, so each is distinct.
 """
+import functools
 import io
 import os
 import pickle
@@ -19,8 +20,6 @@ import torch
 # Official n -> width, in checkpoint order (independent restatement of pulid/sites.py).
 KV_WIDTHS = [640] * 4 + [1280] * 20 + [1280] * 30 + [640] * 6 + [1280] * 10
 KV_NS = [2 * i + 1 for i in range(70)]
-KV_OFFSET = 1e-3
-"""Site i (0-based, checkpoint order) gets +KV_OFFSET*(i+1) on Wk and -KV_OFFSET*(i+1) on Wv."""
 
 
 def _mlp_shapes(prefix, in_dim, hidden, out_dim):
@@ -63,7 +62,12 @@ def encoder_shapes(version):
 
 
 def encoder_state_dict(version, seed=0):
-    """Random float32 encoder weights under the official names (no prefix)."""
+    """Random float32 encoder weights under the official names (no prefix). Fresh tensors on every call."""
+    return {k: v.clone() for k, v in _encoder_fp32(version, seed).items()}
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder_fp32(version, seed):
     g = torch.Generator().manual_seed(seed)
     state = {}
     for name, shape in encoder_shapes(version).items():
@@ -81,11 +85,19 @@ def encoder_state_dict(version, seed=0):
 
 
 def kv_state_dict(seed=0, dtype=torch.float32):
-    """[(n, Wk, Wv)] for the 70 sites in checkpoint order, in `dtype` (offsets added in that dtype)."""
+    """[(n, Wk, Wv)] for the 70 sites in checkpoint order, in `dtype`.
+
+    Each weight is its width's seeded random base rotated by a site-specific amount: every one of the
+    140 tensors differs (so a weight loaded at the wrong site is caught) at the cost of a copy.
+    """
     g = torch.Generator().manual_seed(seed + 1)
-    base = {(w, kind): (0.02 * torch.randn(w, 2048, generator=g)).to(dtype) for w in (640, 1280) for kind in "kv"}
+    base = {(w, kind): (0.02 * torch.randn(w * 2048, generator=g)).to(dtype) for w in (640, 1280) for kind in "kv"}
+
+    def rotated(flat, shift, width):
+        return torch.cat([flat[shift:], flat[:shift]]).view(width, 2048)
+
     return [
-        (n, base[(w, "k")].clone().add_(KV_OFFSET * (i + 1)), base[(w, "v")].clone().sub_(KV_OFFSET * (i + 1)))
+        (n, rotated(base[(w, "k")], 101 * i + 1, w), rotated(base[(w, "v")], 103 * i + 2, w))
         for i, (n, w) in enumerate(zip(KV_NS, KV_WIDTHS))
     ]
 
@@ -96,7 +108,7 @@ def pulid_state_dict(version="v1", layout="official", dtype=torch.float32, seed=
         "official": ("id_adapter.", "id_adapter_attn_layers.{n}.id_to_{kv}.weight"),
         "ip-adapter": ("image_proj.", "ip_adapter.{n}.to_{kv}_ip.weight"),
     }[layout]
-    state = {enc_prefix + k: v.to(dtype) for k, v in encoder_state_dict(version, seed).items()}
+    state = {enc_prefix + k: v.to(dtype, copy=True) for k, v in _encoder_fp32(version, seed).items()}
     for n, wk, wv in kv_state_dict(seed, dtype):
         state[kv_fmt.format(n=n, kv="k")] = wk
         state[kv_fmt.format(n=n, kv="v")] = wv
