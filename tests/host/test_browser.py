@@ -149,6 +149,16 @@ def test_unknown_node_is_caught(host):
     assert report.dialogs, "the missing-node warning did not show: the dialog check would pass anything"
 
 
+def test_declared_missing_model_is_caught(host):
+    """A workflow's `models` list (name, url, folder) makes the frontend offer the download."""
+    broken = copy.deepcopy(CONTROL_UI)
+    broken["models"] = [{"name": "not_downloaded.safetensors", "directory": "checkpoints",
+                         "url": "https://huggingface.co/pulid-sdxl/none/resolve/main/not_downloaded.safetensors"}]
+    report = host["ui"].load(broken)
+    host["ui"].close_dialogs()
+    assert any("not_downloaded.safetensors" in d for d in report.dialogs), report.dialogs
+
+
 def test_missing_model_is_rejected(host):
     broken = copy.deepcopy(CONTROL_API)
     broken["1"]["inputs"]["ckpt_name"] = "not_downloaded.safetensors"
