@@ -1,0 +1,166 @@
+"""ID embeddings: the cond/uncond token sets a PuLID model makes from one or more faces, and their files.
+
+Encoding is the expensive, face-dependent half of PuLID; the tokens are small ([1,T,2048]), so they are
+kept as float32 CPU tensors, can be saved once and reused with any SDXL model of the same PuLID version.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import EmbeddingMismatchError, PulidError, PulidFormatError
+
+log = logging.getLogger(__name__)
+
+FORMAT_TAG = "pulid-sdxl-id-embedding"
+FORMAT_VERSION = "1"
+
+MULTI_IMAGE_MODES = {
+    # concat: the official v1 demo's "ID mix off": first face's 10 tokens, then the 5 face-embedding
+    # tokens of every further face. mean: average of the per-face token sets.
+    "v1": ("concat", "mean"),
+    # stack: the official v1.1 pipeline: all faces go through one IDFormer pass.
+    "v1.1": ("stack", "mean"),
+}
+AUTO_MODE = {"v1": "concat", "v1.1": "stack"}
+
+
+@dataclass
+class IDEmbedding:
+    """cond/uncond ID tokens [1,T,2048] of one identity, with where they came from."""
+
+    cond: torch.Tensor
+    uncond: torch.Tensor
+    version: str
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def num_tokens(self):
+        return self.cond.shape[1]
+
+    def save(self, path):
+        """Write a .safetensors file that `IDEmbedding.load` (and nothing else) recognises."""
+        from safetensors.torch import save_file
+
+        meta = {str(k): str(v) for k, v in self.metadata.items()}
+        meta.update(
+            format=FORMAT_TAG,
+            format_version=FORMAT_VERSION,
+            pulid_version=self.version,
+            num_tokens=str(self.num_tokens),
+        )
+        tensors = {
+            "cond": self.cond.detach().to("cpu", torch.float32).contiguous(),
+            "uncond": self.uncond.detach().to("cpu", torch.float32).contiguous(),
+        }
+        save_file(tensors, os.fspath(path), metadata=meta)
+
+    @classmethod
+    def load(cls, path, expected_version=None):
+        """Read a saved embedding; `expected_version` ("v1"/"v1.1") is the PuLID model it will drive."""
+        from safetensors import safe_open
+
+        path = os.fspath(path)
+        not_ours = (
+            f"{path} is not a PuLID ID embedding file (made by the Save PuLID Embedding node of this pack)."
+        )
+        if not os.path.isfile(path):
+            raise PulidFormatError(f"{not_ours} No such file.")
+        try:
+            with safe_open(path, framework="pt", device="cpu") as f:
+                meta = dict(f.metadata() or {})
+                keys = set(f.keys())
+                tensors = {k: f.get_tensor(k) for k in keys & {"cond", "uncond"}}
+        except Exception as exc:  # safetensors raises its own error types for foreign or cut-off files
+            raise PulidFormatError(f"{not_ours} ({exc})") from None
+        if meta.get("format") != FORMAT_TAG or keys != {"cond", "uncond"}:
+            raise PulidFormatError(not_ours)
+        version = meta.get("pulid_version")
+        cond, uncond = tensors["cond"], tensors["uncond"]
+        if (
+            version not in MULTI_IMAGE_MODES
+            or cond.ndim != 3
+            or cond.shape[0] != 1
+            or cond.shape[2] != 2048
+            or cond.shape != uncond.shape
+            or meta.get("num_tokens") != str(cond.shape[1])
+        ):
+            raise PulidFormatError(f"{path} is a damaged PuLID ID embedding file: re-encode the face and save again.")
+        if expected_version is not None and version != expected_version:
+            raise EmbeddingMismatchError(
+                f"{path}: embeds made with PuLID {version} cannot drive a {expected_version} model: "
+                f"re-encode the face with the PuLID {expected_version} model, or load a PuLID {version} model."
+            )
+        for key in ("format", "format_version", "pulid_version", "num_tokens"):
+            meta.pop(key, None)
+        return cls(cond=cond.float(), uncond=uncond.float(), version=version, metadata=meta)
+
+
+def encode_identity(model, id_conds, vit_hiddens, multi_image="auto", noise=0.0, seed=0):
+    """Run the model's ID encoder on one or more faces and return their cond/uncond tokens.
+
+    id_conds: per face [1,1280]; vit_hiddens: per face 5 tensors [1,577,1024] (from the face pipeline).
+    multi_image: "auto" (concat for v1, stack for v1.1), "concat" (v1), "stack" (v1.1) or "mean".
+    Uncond tokens are the encoder applied to all-zero inputs, or to uniform noise in [0, noise) drawn
+    from a CPU generator seeded with `seed` (id_cond first, then the five hidden layers, face by face).
+    """
+    version = model.version
+    if multi_image == "auto":
+        multi_image = AUTO_MODE[version]
+    if multi_image not in MULTI_IMAGE_MODES[version]:
+        raise PulidError(
+            f"Multi-image mode {multi_image!r} does not fit a PuLID {version} model: "
+            f"use {' or '.join(MULTI_IMAGE_MODES[version])} (or auto)."
+        )
+    if not id_conds or len(id_conds) != len(vit_hiddens):
+        raise PulidError(
+            f"Need one face embedding and one set of hidden states per image; got {len(id_conds)} and "
+            f"{len(vit_hiddens)}."
+        )
+    if noise < 0:
+        raise PulidError(f"Noise must be 0 or more, got {noise}.")
+
+    encoder = model.encoder
+    param = next(encoder.parameters())
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+
+    def to_model(x):
+        return x.to(device=param.device, dtype=param.dtype)
+
+    def blank(like):
+        if noise == 0:
+            return torch.zeros(like.shape, device=param.device, dtype=param.dtype)
+        return to_model(torch.rand(like.shape, generator=generator, dtype=torch.float32) * noise)
+
+    def encode(id_cond, hidden):
+        return encoder(to_model(id_cond), [to_model(h) for h in hidden]).float().cpu()
+
+    def encode_blank(id_cond, hidden):
+        blank_cond = blank(id_cond)
+        return encoder(blank_cond, [blank(h) for h in hidden]).float().cpu()
+
+    with torch.inference_mode():
+        if multi_image == "stack":
+            cond = encode(torch.stack([c.reshape(1, -1) for c in id_conds], dim=1),
+                          [torch.cat(layer, dim=1) for layer in zip(*vit_hiddens)])
+            uncond = encode_blank(id_conds[0], vit_hiddens[0])
+        else:
+            conds = [encode(c, h) for c, h in zip(id_conds, vit_hiddens)]
+            unconds = [encode_blank(c, h) for c, h in zip(id_conds, vit_hiddens)]
+            if multi_image == "mean":
+                cond = torch.stack(conds).mean(dim=0)
+                uncond = torch.stack(unconds).mean(dim=0)
+            else:  # concat
+                cond = torch.cat([conds[0]] + [c[:, :5] for c in conds[1:]], dim=1)
+                uncond = torch.cat([unconds[0]] + [u[:, :5] for u in unconds[1:]], dim=1)
+
+    metadata = {
+        "multi_image": multi_image,
+        "num_images": str(len(id_conds)),
+        "noise": repr(float(noise)),
+        "seed": str(int(seed)),
+        "source_model": os.path.basename(getattr(model, "path", "") or ""),
+    }
+    log.debug("Encoded %d face(s) with PuLID %s (%s): %d tokens", len(id_conds), version, multi_image, cond.shape[1])
+    return IDEmbedding(cond=cond, uncond=uncond, version=version, metadata=metadata)
