@@ -113,3 +113,25 @@ def test_encode_does_not_take_apply_settings(pack):
     enc = pack.NODE_CLASS_MAPPINGS["PuLIDEncodeFace"].INPUT_TYPES()["required"]
     assert not {"weight", "method", "start_at", "end_at", "attn_mask", "num_zero", "ortho"} & set(enc)
 
+
+
+def _model(config_name, **unet):
+    config = type(config_name, (), {"unet_config": unet})()
+    return type("ModelPatcher", (), {"model": type("Base", (), {"model_config": config})()})()
+
+
+@pytest.mark.parametrize("name,unet,ok", [
+    ("SDXL", {"context_dim": 2048, "model_channels": 320, "adm_in_channels": 2816}, True),
+    ("Segmind_Vega", {"context_dim": 2048, "model_channels": 320}, True),
+    ("SD15", {"context_dim": 768, "model_channels": 320}, False),
+    ("SD20", {"context_dim": 1024, "model_channels": 320}, False),
+    ("SDXLRefiner", {"context_dim": 1280, "model_channels": 384}, False),
+    ("Flux", {"depth": 19}, False)])
+def test_only_sdxl_architecture_is_patched(pack, name, unet, ok):
+    host = pack.nodes.host
+    if ok:
+        host.check_sdxl(_model(name, **unet))
+        return
+    with pytest.raises(sys.modules[PACK + ".pulid.errors"].PulidError, match=name) as caught:
+        host.check_sdxl(_model(name, **unet))
+    assert f"context_dim={unet.get('context_dim')}" in str(caught.value)

@@ -1,0 +1,169 @@
+"""ComfyUI in this process, on the CPU, with this pack loaded the way ComfyUI loads custom nodes.
+
+Set COMFYUI_PATH to a ComfyUI checkout; tests that use the `comfy` fixture are skipped otherwise.
+The big generated model files (an SDXL-layout UNet, a PuLID v1.1 checkpoint, an EVA-CLIP tower with
+the real widths) are written once into tests/_generated/ and reused by later runs and by both hosts;
+everything ComfyUI writes goes to a temporary folder.
+"""
+import asyncio
+import inspect
+import os
+import sys
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTS = os.path.join(ROOT, "tests")
+CACHE = os.path.join(TESTS, "_generated", "host_models_v1")
+PACK_NAME = "pulid_sdxl"  # what the pack folder is called under custom_nodes (the checkout is "main")
+
+
+class Server:
+    """What ComfyUI's executor reads from its PromptServer."""
+
+    def __init__(self):
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.sockets_metadata = {}
+        self.messages = []
+
+    def send_sync(self, event, data, sid=None):
+        self.messages.append((event, data))
+
+    def queue_updated(self):
+        pass
+
+
+def _cached(name, write):
+    """tests/_generated/host_models_v1/<name>, written by `write(path)` unless already there."""
+    path = os.path.join(CACHE, name)
+    if not os.path.exists(path):
+        os.makedirs(CACHE, exist_ok=True)
+        part = path + ".part"
+        write(part)
+        os.replace(part, path)
+    return path
+
+
+def _link(src, dst):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        os.symlink(src, dst)
+
+
+def _import_comfyui(path):
+    sys.path.insert(0, path)
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
+    stale = sys.modules.get("nodes")
+    if stale is not None and not hasattr(stale, "load_custom_node"):
+        del sys.modules["nodes"]  # this repo's own nodes/ package, not ComfyUI's nodes.py
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True  # read once, when comfy.model_management is first imported
+    import comfy.model_management  # noqa: F401
+
+
+def _models(root):
+    import make_face_models
+    import make_pulid
+    import make_sdxl
+    import torch
+
+    sdxl = _cached("sdxl_small.safetensors", make_sdxl.write_sdxl_checkpoint)
+    pulid = _cached("pulid_v1.1.safetensors", lambda p: make_pulid.write_pulid_checkpoint(
+        p, version="v1.1", dtype=torch.float16, fmt="safetensors"))
+    # Real widths (1024-wide hidden states, 768-d pooled output) so the PuLID encoder accepts them;
+    # 20 blocks is the fewest that still has the five blocks PuLID reads.
+    eva = _cached("eva02_clip_l.pt", lambda p: make_face_models.write_eva_clip_checkpoint(
+        p, layout="eva-clip", embed_dim=1024, depth=20))
+    _link(sdxl, os.path.join(root, "checkpoints", "sd_xl_base_1.0.safetensors"))
+    _link(sdxl, os.path.join(root, "checkpoints", "sdxl_lightning_4step.safetensors"))
+    _link(pulid, os.path.join(root, "pulid", "pulid_v1.1.safetensors"))
+    _link(eva, os.path.join(root, "clip_vision", "EVA02_CLIP_L_336_psz14_s6B.pt"))
+    # As the release zip unpacks: models/insightface/models/antelopev2/antelopev2/*.onnx
+    make_face_models.write_antelopev2(os.path.join(root, "insightface", "models", "antelopev2"), nested=True)
+    make_face_models.write_facexlib(os.path.join(root, "facexlib"))
+
+
+def _face_images(folder):
+    import cv2
+    import make_face_models
+
+    os.makedirs(folder, exist_ok=True)
+    for name, center, side in (("face.png", (336, 304), 128), ("face2.png", (304, 336), 160)):
+        image = make_face_models.draw_face(np.full((640, 640, 3), 30, np.uint8), center, side)
+        cv2.imwrite(os.path.join(folder, name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+async def _maybe_await(value):
+    return await value if inspect.isawaitable(value) else value
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory):
+    """SimpleNamespace(run, validate, nodes, folder_paths, output) over an in-process ComfyUI."""
+    path = os.environ.get("COMFYUI_PATH")
+    if not path:
+        pytest.skip("COMFYUI_PATH is not set (point it at a ComfyUI checkout to run host tests)")
+    _import_comfyui(os.path.abspath(path))
+    import execution
+    import folder_paths
+    import nodes
+
+    import make_sdxl
+
+    make_sdxl.use_small_text_encoders()
+    work = tmp_path_factory.mktemp("comfyui")
+    models = work / "models"
+    _models(str(models))
+    # Registered ahead of the pack like extra_model_paths.yaml entries: the pack must merge, not replace.
+    for name in ("checkpoints", "clip_vision", "pulid", "insightface", "facexlib"):
+        folder_paths.add_model_folder_path(name, str(models / name), is_default=True)
+    for name in ("input", "output", "temp"):
+        (work / name).mkdir()
+    folder_paths.set_input_directory(str(work / "input"))
+    folder_paths.set_output_directory(str(work / "output"))
+    folder_paths.set_temp_directory(str(work / "temp"))
+    _face_images(str(work / "input"))
+
+    custom = work / "custom_nodes"
+    custom.mkdir()
+    os.symlink(ROOT, custom / PACK_NAME)
+
+    async def setup():
+        assert await _maybe_await(nodes.load_custom_node(str(custom / PACK_NAME))) is not False
+        extras = os.path.join(os.path.abspath(path), "comfy_extras", "nodes_mask.py")
+        await _maybe_await(nodes.load_custom_node(extras, module_parent="comfy_extras"))
+
+    asyncio.run(setup())
+    params = inspect.signature(execution.PromptExecutor).parameters
+    server = Server()
+    if "cache_args" in params:
+        executor = execution.PromptExecutor(server, cache_args={"lru": 0, "ram": 0})
+    else:
+        executor = execution.PromptExecutor(server)
+
+    def validate(prompt):
+        return asyncio.run(_maybe_await(execution.validate_prompt(str(uuid.uuid4()), prompt, None)))
+
+    def run(prompt, outputs=None):
+        """Validate and execute `prompt` (only the `outputs` node ids when given)."""
+        valid = validate(prompt)
+        assert valid[0], (valid[1], valid[3])
+        server.messages.clear()
+        asyncio.run(executor.execute_async(prompt, str(uuid.uuid4()), {}, outputs or valid[2]))
+        assert executor.success, [m for m in executor.status_messages if m[0] == "execution_error"]
+        return executor
+
+    # ComfyUI names a folder pack's module after its full path (dots escaped), or its folder name.
+    pack = next(m for name, m in list(sys.modules.items())
+                if name in (str(custom / PACK_NAME).replace(".", "_x_"), PACK_NAME))
+    return SimpleNamespace(run=run, validate=validate, nodes=nodes, folder_paths=folder_paths,
+                           output=work / "output", pack=pack)

@@ -1,0 +1,138 @@
+"""Every API workflow in workflows/api/ runs in a real ComfyUI (COMFYUI_PATH) on the CPU.
+
+Sizes and step counts are cut down for speed (72x56 px: a 9x7 latent, so the token grids are odd);
+node ids, model names and every PuLID setting stay as shipped. The sampled latent is saved with
+ComfyUI's SaveLatent and compared bit for bit: PuLID must change it, weight 0 must not.
+
+The tests run in file order and share results: ComfyUI's cache keeps the loaded checkpoint and the
+encoded face between consecutive prompts that use them, which keeps the CPU time down.
+"""
+import copy
+import glob
+import importlib
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+API = os.path.join(ROOT, "workflows", "api")
+LATENT_NODE = "900"
+pytestmark = pytest.mark.host
+
+
+def workflow(name):
+    with open(os.path.join(API, name + ".json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def nodes_of(prompt, class_type):
+    return [k for k, v in prompt.items() if v["class_type"] == class_type]
+
+
+def shrink(prompt, tag):
+    """Small latent and few steps; a SaveLatent after the sampler so the result can be compared."""
+    prompt = copy.deepcopy(prompt)
+    for key in nodes_of(prompt, "EmptyLatentImage"):
+        prompt[key]["inputs"].update(width=72, height=56)
+    (sampler,) = nodes_of(prompt, "KSampler")
+    prompt[sampler]["inputs"]["steps"] = min(prompt[sampler]["inputs"]["steps"], 2)
+    prompt[LATENT_NODE] = {"class_type": "SaveLatent",
+                           "inputs": {"samples": [sampler, 0], "filename_prefix": f"latents/{tag}"}}
+    return prompt
+
+
+def run(comfy, prompt, tag):
+    """The sampled latent of `prompt` (the image decode and previews are not run)."""
+    comfy.run(shrink(prompt, tag), outputs=[LATENT_NODE])
+    files = sorted(glob.glob(str(comfy.output / "latents" / f"{tag}_*.latent")))
+    assert files, f"no latent saved for {tag}"
+    return load_file(files[-1])["latent_tensor"]
+
+
+def unpatched(prompt):
+    """The same graph with the sampler fed straight from the checkpoint loader."""
+    prompt = copy.deepcopy(prompt)
+    (ckpt,) = nodes_of(prompt, "CheckpointLoaderSimple")
+    for key in nodes_of(prompt, "KSampler"):
+        prompt[key]["inputs"]["model"] = [ckpt, 0]
+    return prompt
+
+
+def with_weight(prompt, weight):
+    prompt = copy.deepcopy(prompt)
+    for key in nodes_of(prompt, "PuLIDApply") + nodes_of(prompt, "PuLIDApplyAdvanced"):
+        prompt[key]["inputs"]["weight"] = weight
+    return prompt
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {}
+
+
+def test_pack_registers_nodes_and_folders(comfy):
+    for node_id in ("PuLIDModelLoader", "PuLIDFaceEncoderLoader", "PuLIDEncodeFace", "PuLIDApply",
+                    "PuLIDApplyAdvanced", "PuLIDSaveEmbeds", "PuLIDLoadEmbeds"):
+        assert node_id in comfy.nodes.NODE_CLASS_MAPPINGS
+    paths, extensions = comfy.folder_paths.folder_names_and_paths["pulid"]
+    assert {".bin", ".safetensors", ".pt", ".pth"} <= set(extensions)
+    assert len(paths) >= 2  # the extra path registered first is kept, the default is added
+    assert "pulid_v1.1.safetensors" in comfy.folder_paths.get_filename_list("pulid")
+
+
+@pytest.mark.parametrize("node,name,value", [
+    ("PuLIDApply", "weight", 5.5), ("PuLIDApply", "method", "strong"), ("PuLIDApply", "end_at", 1.5),
+    ("PuLIDEncodeFace", "noise", -0.1), ("PuLIDEncodeFace", "face", "middle")])
+def test_validation_rejects_bad_widgets(comfy, node, name, value):
+    prompt = workflow("pulid_basic")
+    (key,) = nodes_of(prompt, node)
+    prompt[key]["inputs"][name] = value
+    valid = comfy.validate(prompt)
+    # The preview output does not depend on Apply, so the prompt as a whole may stay runnable.
+    assert key in valid[3] and nodes_of(prompt, "SaveImage")[0] not in valid[2]
+
+
+def test_clone_of_patched_model_shares_tensors(comfy):
+    """ModelPatcher.clone deep-copies model_options on both hosts: the patches must not copy tensors."""
+    model_patcher = importlib.import_module("comfy.model_patcher")
+    patch_mod = comfy.pack.pulid.patch
+    g = torch.Generator().manual_seed(0)
+    kv = patch_mod.IDKeyValues(torch.randn(1, 4, 8, generator=g), torch.zeros(1, 4, 8),
+                               torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g), 2)
+    patch = patch_mod.IdentityAttention(kv, 1, 1.0, "off", 1e9, 0.0, comfy.pack.nodes.host.attention)
+    model = model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"), torch.device("cpu"))
+    model.set_model_attn2_replace(patch, "input", 4, 0)
+    clone = model.clone()
+    copied = clone.model_options["transformer_options"]["patches_replace"]["attn2"][("input", 4, 0)]
+    assert copied.kv is kv and copied.kv.k_weight is kv.k_weight
+
+
+def test_save_embeds(comfy):
+    comfy.run(workflow("pulid_save_embeds"))  # every output: the preview of the aligned/masked face too
+    assert "embeds/face_00001.safetensors" in comfy.folder_paths.get_filename_list("pulid")
+
+
+def test_basic_changes_the_result_and_weight_zero_does_not(comfy, results):
+    prompt = workflow("pulid_basic")
+    results["basic"] = run(comfy, prompt, "basic_pulid")
+    zero = run(comfy, with_weight(prompt, 0.0), "basic_zero")
+    plain = run(comfy, unpatched(prompt), "basic_plain")
+    assert torch.isfinite(results["basic"]).all()
+    assert (results["basic"] - plain).abs().max() > 1e-4
+    assert torch.equal(zero, plain)
+
+
+def test_reused_embeds_drive_the_model_like_fresh_ones(comfy, results):
+    if "basic" not in results:
+        pytest.skip("needs test_basic_changes_the_result_and_weight_zero_does_not")
+    # Same face, model, prompt and settings as pulid_basic: the saved tokens are the encoded ones.
+    assert torch.equal(run(comfy, workflow("pulid_reuse_embeds"), "reuse"), results["basic"])
+
+
+@pytest.mark.parametrize("name", ["pulid_two_identities", "pulid_advanced", "pulid_lightning"])
+def test_workflow_runs(comfy, name):
+    latent = run(comfy, workflow(name), name)
+    assert torch.isfinite(latent).all() and latent.shape[-2:] == (7, 9)
