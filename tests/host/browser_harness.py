@@ -171,7 +171,7 @@ class ComfyServer:
     """`main.py --cpu` from a host checkout, on a free 127.0.0.1 port, in a private base directory."""
 
     def __init__(self, comfy_path, workdir, *, packages_dir=None, pack_dir=REPO,
-                 python=sys.executable, extra_args=()):
+                 python=sys.executable):
         self.comfy_path = Path(comfy_path).resolve()
         self.workdir = Path(workdir)
         self.base = self.workdir / "base"
@@ -181,7 +181,6 @@ class ComfyServer:
         self.packages_dir = packages_dir
         self.pack_dir = Path(pack_dir)
         self.python = python
-        self.extra_args = list(extra_args)
         self.port = None
         self.proc = None
         self.log_path = self.workdir / "server.log"
@@ -198,8 +197,9 @@ class ComfyServer:
             link.symlink_to(self.pack_dir, target_is_directory=True)
         settings = self.base / "user" / "default" / "comfy.settings.json"
         settings.write_text(json.dumps(FRONTEND_SETTINGS, indent=1))
-        # The pack's own folders reach the server the way users with a shared models drive
-        # configure them: an extra_model_paths.yaml (the core folders come from --base-directory).
+        # The same models folder is also named in an extra_model_paths.yaml, the way users with a
+        # shared models drive set ComfyUI up, so the pack's folder registration has to merge with it
+        # (ComfyUI lists a file found twice once).
         yaml = self.workdir / "extra_model_paths.yaml"
         folders = ["pulid", "clip_vision", "insightface", "facexlib", "checkpoints"]
         yaml.write_text("pulid_browser_test:\n"
@@ -220,7 +220,7 @@ class ComfyServer:
                "--user-directory", str(self.base / "user"),
                "--extra-model-paths-config", str(yaml),
                "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}",
-               "--disable-auto-launch", *self.extra_args]
+               "--disable-auto-launch"]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.comfy_path, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -495,7 +495,10 @@ class Frontend:
                 timeout=120_000)
             self.page.wait_for_load_state("networkidle", timeout=60_000)
             # Focus mode hides menus, tabs and side bars: the pictures show the graph only.
-            self.page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
+            self.page.evaluate("""async () => {
+                try { await window.app.extensionManager.command.execute('Workspace.ToggleFocusMode'); }
+                catch (e) { console.warn('no focus mode in this frontend', e); }
+            }""")
         except BaseException:
             self.close()
             raise
