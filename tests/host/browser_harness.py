@@ -526,7 +526,12 @@ class Frontend:
         return self.page.evaluate(_JS_VERSION)
 
     def load(self, ui: dict) -> LoadReport:
-        """Load a UI workflow like a user opening the file; report what the page then shows."""
+        """Load a UI workflow like a user opening the file; report what the page then shows.
+
+        Console errors count from this call on: those while the page boots belong to the host and
+        its first run (no user.css yet, no workflows folder, an outside update check) and show on
+        an empty graph too.
+        """
         self.errors.clear()
         self.page.evaluate(_JS_LOAD, ui)
         self.page.wait_for_load_state("networkidle", timeout=60_000)
