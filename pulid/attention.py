@@ -89,7 +89,8 @@ def id_attention(q, out, id_k, id_v, heads, weight, ortho="off"):
     if ortho == "v1":
         return (out32 + weight * (id32 - projection)).to(out.dtype)
 
-    # Only the first five columns of the softmax are needed; the map is [B,heads,N,T'] in float32.
+    # The map is [B,heads,N,T'], made only in this mode. Float32 even for fp16 inputs: the logits are
+    # unscaled and could overflow fp16 (the official code computes them in the query dtype).
     probs = torch.softmax(qh.float() @ kh.float().transpose(-2, -1), dim=-1)
-    share = probs[..., :NUM_ID_DOMINANT_TOKENS].mean(dim=1).sum(dim=-1, keepdim=True)
+    share = probs.mean(dim=1)[..., :NUM_ID_DOMINANT_TOKENS].sum(dim=-1, keepdim=True)
     return (out32 + weight * (id32 + (share - 1) * projection)).to(out.dtype)

@@ -5,12 +5,9 @@ import pytest
 import torch
 
 import make_pulid
-from pulid.checkpoint import load_pulid_model, model_from_state_dict
+from pulid.checkpoint import load_pulid_model, model_from_state_dict, read_state_dict
 from pulid.errors import ModelFileError, PulidFormatError
 from pulid.sites import SITE_BY_KEY, SITES
-
-from pulid.checkpoint import read_state_dict
-
 
 def check_model(model, state, version, layout, dtype):
     """Everything a loaded model must satisfy, compared with the state dict the generator wrote."""
@@ -159,7 +156,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, fmt):
     marker = tmp_path / "pwned"
     path = tmp_path / "pulid_v1.bin"
     make_pulid.write_malicious_pickle(path, marker, fmt=fmt)
-    with pytest.raises(PulidFormatError, match="refused|neither|unreadable") as err:
+    with pytest.raises(PulidFormatError, match="refused") as err:
         load_pulid_model(path)
     assert str(path) in str(err.value)
     assert not marker.exists()
