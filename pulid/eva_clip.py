@@ -76,11 +76,12 @@ class EvaClipVision(nn.Module):
         return pooled, hidden
 
 
-def preprocess(pixels, image_size=336, antialias=False):
+def preprocess(pixels, image_size=336, antialias=True):
     """Resize RGB [N,3,H,W] in [0,1] to ``image_size`` (bicubic) and apply the CLIP mean/std.
 
-    ``antialias=False`` matches the official PuLID pipeline, which resized with torchvision 0.15
-    (no antialiasing for tensors); newer torchvision antialiases by default.
+    The official pipeline calls torchvision's ``resize`` with its default antialiasing, which is on
+    for tensors in every torchvision a current ComfyUI runs with (0.17+; 0.15, pinned by the official
+    repo, did not antialias tensors). ``antialias=False`` reproduces those old numbers.
     """
     if pixels.shape[-2:] != (image_size, image_size):
         pixels = F.interpolate(pixels, size=(image_size, image_size), mode="bicubic",

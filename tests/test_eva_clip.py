@@ -103,11 +103,14 @@ def test_dtype_and_no_grad(files, pixels):
 def test_preprocess_matches_plain_formula():
     image = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(2))
     out = preprocess(image)
-    resized = F.interpolate(image, size=(336, 336), mode="bicubic", align_corners=False)
+    resized = F.interpolate(image, size=(336, 336), mode="bicubic", align_corners=False, antialias=True)
     mean = torch.tensor(EVA_CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(EVA_CLIP_STD).view(1, 3, 1, 1)
     torch.testing.assert_close(out, (resized - mean) / std)
     assert preprocess(torch.zeros(1, 3, 336, 336)).shape == (1, 3, 336, 336)
+    plain = F.interpolate(image, size=(336, 336), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(preprocess(image, antialias=False), (plain - mean) / std)
+    assert not torch.allclose(out, (plain - mean) / std)  # the two settings really differ
 
 
 def test_missing_file(tmp_path):

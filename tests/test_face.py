@@ -97,7 +97,7 @@ def eva_reference(encoder, aligned_rgb):
         gray = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
         white = torch.from_numpy(np.isin(labels, [0, 16, 18, 7, 8, 9, 14, 15]))[None]
         masked = torch.where(white, torch.ones_like(gray), gray)[:, None].repeat(1, 3, 1, 1)
-        resized = torch.nn.functional.interpolate(masked, size=(336, 336), mode="bicubic", align_corners=False)
+        resized = torch.nn.functional.interpolate(masked, size=(336, 336), mode="bicubic", align_corners=False, antialias=True)
         normed = (resized - torch.tensor(EVA_CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(EVA_CLIP_STD).view(1, 3, 1, 1)
         pooled, hidden = encoder.eva(normed)
     return masked, pooled / pooled.norm(dim=1, keepdim=True), hidden
