@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .attention import id_attention, project_id_tokens
 from .errors import EmbeddingMismatchError
-from .sites import SITES as SDXL_SITES
+from .sites import SITES
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_
     existing = existing or {}
     region = None if mask is None else RegionMask(mask)
     patches = {}
-    for site, (k_weight, v_weight) in zip(SDXL_SITES, model.kv_weights):
+    for site, (k_weight, v_weight) in zip(SITES, model.kv_weights):
         kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero)
         patches[site.key] = IdentityAttention(
             kv, site.heads, weight, ortho, sigma_start, sigma_end, attention,

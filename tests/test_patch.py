@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from pulid import patch as patch_mod
 from pulid.errors import EmbeddingMismatchError
 from pulid.patch import IDKeyValues, IdentityAttention, RegionMask, build_patches, token_grid
-from pulid.sites import SITES as SDXL_SITES
+from pulid.sites import SITES
 
 HEADS, WIDTH, DIM, T, NZ = 2, 16, 12, 4, 2
 
@@ -159,19 +159,19 @@ def test_two_pulid_applies_with_complementary_masks(parts):
 def fake_model(version="v1.1"):
     g = torch.Generator().manual_seed(2)
     kv = [(torch.randn(s.width // 64, DIM, generator=g), torch.randn(s.width // 64, DIM, generator=g))
-          for s in SDXL_SITES]
+          for s in SITES]
     return SimpleNamespace(version=version, kv_weights=kv, path="pulid_test.safetensors")
 
 
 def test_build_patches_covers_all_sites_and_chains(parts):
     embeds = SimpleNamespace(version="v1.1", cond=parts.cond, uncond=parts.uncond)
     foreign = object()
-    existing = {SDXL_SITES[3].key: foreign}
+    existing = {SITES[3].key: foreign}
     patches = build_patches(fake_model(), embeds, weight=1.0, num_zero=NZ, ortho="off",
                             sigma_start=1e9, sigma_end=0.0, attention=plain_attention, existing=existing)
-    assert list(patches) == [s.key for s in SDXL_SITES] and len(patches) == 70
-    assert patches[SDXL_SITES[3].key].previous is foreign
-    assert all(p.previous is None for key, p in patches.items() if key != SDXL_SITES[3].key)
+    assert list(patches) == [s.key for s in SITES] and len(patches) == 70
+    assert patches[SITES[3].key].previous is foreign
+    assert all(p.previous is None for key, p in patches.items() if key != SITES[3].key)
 
 
 def test_build_patches_rejects_other_version(parts):

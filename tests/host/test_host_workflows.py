@@ -110,6 +110,18 @@ def test_clone_of_patched_model_shares_tensors(comfy):
     assert copied.kv is kv and copied.kv.k_weight is kv.k_weight
 
 
+
+def test_missing_files_name_the_folder_and_the_fix(comfy):
+    nodes, errors = comfy.pack.nodes, comfy.pack.pulid.errors
+    with pytest.raises(errors.ModelFileError) as caught:
+        nodes.PuLIDModelLoader().load("pulid_v1.bin")
+    message = str(caught.value)
+    assert "pulid_v1.bin" in message and "fetch-models" in message
+    assert all(p in message for p in comfy.folder_paths.get_folder_paths("pulid"))
+    with pytest.raises(errors.ModelFileError, match="buffalo_l.*fetch-models"):
+        nodes.host.insightface_dir("buffalo_l")
+    assert nodes.host.insightface_dir("antelopev2").endswith(os.path.join("antelopev2", "antelopev2"))
+
 def test_save_embeds(comfy):
     comfy.run(workflow("pulid_save_embeds"))  # every output: the preview of the aligned/masked face too
     assert "embeds/face_00001.safetensors" in comfy.folder_paths.get_filename_list("pulid")
