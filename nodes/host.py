@@ -262,4 +262,6 @@ def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at,
         attention=attention, mask=mask, existing=dict(existing))
     for (block, number, index), patch in patches.items():
         patched.set_model_attn2_replace(patch, block, number, index)
+    log.info("PuLID %s applied at %d sites (weight %s, num_zero %d, ortho %s), chained over %d existing",
+             pulid.version, len(patches), weight, num_zero, ortho, sum(k in existing for k in patches))
     return patched
