@@ -5,6 +5,7 @@ kept as float32 CPU tensors, can be saved once and reused with any SDXL model of
 """
 import logging
 import os
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -24,6 +25,10 @@ MULTI_IMAGE_MODES = {
     "v1.1": ("stack", "mean"),
 }
 AUTO_MODE = {"v1": "concat", "v1.1": "stack"}
+
+# Zero-input uncond tokens per encoder module and input shape/device/dtype. Without noise they do not
+# depend on the face, so re-encoding (another photo, another face choice) skips that encoder pass.
+_ZERO_UNCOND = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -137,6 +142,12 @@ def encode_identity(model, id_conds, vit_hiddens, multi_image="auto", noise=0.0,
         return encoder(to_model(id_cond), [to_model(h) for h in hidden]).float().cpu()
 
     def encode_blank(id_cond, hidden):
+        if noise == 0:
+            cache = _ZERO_UNCOND.setdefault(encoder, {})
+            key = (tuple(id_cond.shape), tuple(tuple(h.shape) for h in hidden), param.device, param.dtype)
+            if key not in cache:
+                cache[key] = encoder(blank(id_cond), [blank(h) for h in hidden]).float().cpu()
+            return cache[key]
         blank_cond = blank(id_cond)
         return encoder(blank_cond, [blank(h) for h in hidden]).float().cpu()
 

@@ -126,3 +126,18 @@ def test_foreign_files_are_rejected(tmp_path):
         with pytest.raises(PulidFormatError, match="not a PuLID ID embedding") as err:
             IDEmbedding.load(path)
         assert str(path) in str(err.value)
+
+
+def test_zero_uncond_is_computed_once_per_encoder_and_shape():
+    model = make_model("v1.1")
+    expected = run(model, *zeros_like(*[x[0] for x in faces(1)]))
+    calls = []
+    model.encoder.register_forward_hook(lambda module, args, out: calls.append(args[0].abs().sum().item()))
+    first = encode_identity(model, *faces(1, seed=1))
+    second = encode_identity(model, *faces(1, seed=2))
+    assert len(calls) == 3  # cond, uncond, cond: the second face reuses the zero uncond
+    assert sum(c == 0 for c in calls) == 1
+    torch.testing.assert_close(second.uncond, expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(first.uncond, second.uncond)
+    encode_identity(model, *faces(1, seed=3), noise=0.1)  # noise: computed, never cached
+    assert len(calls) == 5

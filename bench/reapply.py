@@ -1,0 +1,56 @@
+"""Re-apply cost: from a changed weight/method/start/end to a patched model ready, face already encoded.
+
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/reapply.py
+
+ComfyUI caches the Encode Face output, so when an artist moves a slider only Apply PuLID runs again.
+Baseline: ModelPatcher.clone() alone, the floor for any node that returns a patched MODEL.
+Also reported: the one-time ID K/V projection on the first sampling step (70 sites). Target: <= 10 ms.
+"""
+import itertools
+import time
+
+from common import base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report, start_comfy
+
+
+def main():
+    parser = base_parser(__doc__)
+    parser.set_defaults(reps=50)
+    args = parser.parse_args()
+    host = start_comfy(args.comfyui, "cpu")
+    import pulid_sdxl.nodes as pack_nodes
+
+    base = build_sdxl("meta", None)  # patching never touches UNet weights
+    pulid, embeds = pulid_fixture("v1.1")
+    handle = host.PulidModelHandle(model=pulid, patcher=None)
+    apply_node, advanced_node = pack_nodes.PuLIDApply(), pack_nodes.PuLIDApplyAdvanced()
+    settings = itertools.cycle([(0.8, "fidelity", 0.0, 1.0), (1.2, "style", 0.1, 0.9), (0.5, "neutral", 0.0, 0.8)])
+    last = {}
+
+    def reapply():
+        weight, method, start, end = next(settings)
+        last["model"] = apply_node.apply(base, handle, embeds, weight, method, start, end)[0]
+
+    def reapply_advanced():
+        weight, _, start, end = next(settings)
+        advanced_node.apply(base, handle, embeds, weight, start, end, 20, "v2")
+
+    runs = {"clone (baseline)": base.clone, "Apply PuLID": reapply, "Apply PuLID (Advanced)": reapply_advanced}
+    for fn in runs.values():  # warm-up
+        fn()
+    times = interleaved(runs, args.reps)
+    floor = median(times["clone (baseline)"])
+    rows = [(name, f"{median(t) * 1e3:.2f} ms", f"{median(t) / floor:.1f}x") for name, t in times.items()]
+    log.info("%s", machine())
+    report(f"re-apply ({args.reps} interleaved reps, medians)", rows)
+
+    patches = last["model"].model_options["transformer_options"]["patches_replace"]["attn2"]
+    import torch
+    start = time.perf_counter()
+    for patch in patches.values():
+        patch.kv.get(torch.device("cpu"), torch.float32)
+    log.info("first-step ID K/V projection, 70 sites, CPU fp32: %.1f ms (once per apply and device)",
+             (time.perf_counter() - start) * 1e3)
+
+
+if __name__ == "__main__":
+    main()

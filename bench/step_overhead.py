@@ -1,0 +1,43 @@
+"""Per-step cost of PuLID: a real-size SDXL UNet sampled unpatched and patched, in one process.
+
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/step_overhead.py             # CPU, 256 px
+    COMFYUI_PATH=... python bench/step_overhead.py --device cuda --size 1024 --dtype fp16
+
+Variants: base, PuLID v1 with the fidelity preset (num_zero 8, ortho v2), PuLID v1.1 with the
+official demo defaults (weight 0.8, num_zero 20, ortho v2). Euler, cfg 5, 2 steps, same noise and
+conditioning. Target: <= 1.01x base on CPU, <= 1.02x on a GPU at 1024 px fp16.
+"""
+from common import (DTYPES, base_parser, build_sdxl, count_parameters, interleaved, log, machine, median,
+                    pulid_fixture, report, sample, start_comfy)
+
+
+def main():
+    parser = base_parser(__doc__)
+    parser.add_argument("--size", type=int, default=256, help="image side in pixels (latent = size/8)")
+    parser.add_argument("--steps", type=int, default=2)
+    args = parser.parse_args()
+    host = start_comfy(args.comfyui, args.device)
+    from pulid.attention import DEFAULT_WEIGHT, resolve_preset
+
+    dtype = DTYPES[args.dtype]
+    base = build_sdxl(args.device, dtype)
+    log.info("SDXL UNet: %.2f B parameters, %s, %s, %d px, %d steps; %s", count_parameters(base) / 1e9,
+             args.device, args.dtype, args.size, args.steps, machine())
+    variants = {"base": base}
+    for version, method in (("v1", "fidelity"), ("v1.1", "fidelity")):
+        pulid, embeds = pulid_fixture(version)
+        num_zero, ortho = resolve_preset(version, method)
+        variants[f"PuLID {version} {method}"] = host.patch_model(
+            base, pulid, embeds, weight=DEFAULT_WEIGHT[version], num_zero=num_zero, ortho=ortho,
+            start_at=0.0, end_at=1.0)
+
+    sample(base, args.size, steps=1)  # warm-up: loads the UNet onto the device once for all variants
+    runs = {name: (lambda m=m: sample(m, args.size, steps=args.steps)) for name, m in variants.items()}
+    times = interleaved(runs, args.reps, args.device)
+    per_step = {name: median(t) / args.steps for name, t in times.items()}
+    rows = [(name, f"{per_step[name]:.3f} s/step", f"{per_step[name] / per_step['base']:.4f}x") for name in runs]
+    report(f"step overhead ({args.reps} interleaved reps, medians)", rows)
+
+
+if __name__ == "__main__":
+    main()
