@@ -1,1 +1,26 @@
-"""PuLID for SDXL: host-free library (no ComfyUI imports)."""
+"""PuLID for SDXL: the host-free library behind the ComfyUI nodes (no ComfyUI import anywhere in it).
+
+Public API (names are stable):
+- load_pulid_model / PulidModel: any supported PuLID-SDXL checkpoint (v1, v1.1; official or IP-Adapter layout).
+- load_eva_clip: the EVA02-CLIP-L-14-336 vision tower through timm.
+- FaceEncoder: insightface antelopev2 + facexlib + EVA-CLIP -> per-photo ID features.
+- encode_identity / IDEmbedding: cond/uncond ID tokens from one or more photos; save/load.
+- id_attention / project_id_tokens / PRESETS: the identity term added at each cross-attention site.
+- face_similarity: ArcFace cosine similarity of generated faces to reference photos.
+"""
+from .attention import DEFAULT_WEIGHT, ORTHO_MODES, PRESETS, id_attention, project_id_tokens, resolve_preset
+from .checkpoint import PulidModel, load_pulid_model
+from .embedding import IDEmbedding, encode_identity
+from .errors import (EmbeddingMismatchError, FaceNotFoundError, ModelFileError, PulidError,
+                     PulidFormatError)
+from .eva_clip import load_eva_clip
+from .face import FACE_CHOICES, FaceEncoder, FaceFeatures
+from .similarity import face_similarity
+from .sites import SITES
+
+__all__ = [
+    "DEFAULT_WEIGHT", "ORTHO_MODES", "PRESETS", "id_attention", "project_id_tokens", "resolve_preset",
+    "PulidModel", "load_pulid_model", "IDEmbedding", "encode_identity", "EmbeddingMismatchError",
+    "FaceNotFoundError", "ModelFileError", "PulidError", "PulidFormatError", "load_eva_clip",
+    "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
+]

@@ -3,7 +3,9 @@
 Logging goes to stderr so the doctor's table and the dry-run list can be piped or diffed.
 """
 import argparse
+import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -99,8 +101,8 @@ def _run_fetch(args) -> int:
         for r in results:
             size = f"{r.entry.size / 1e6:,.0f} MB" if r.entry.size else "size ?"
             status = "present" if r.status == "present" else "download"
-            print(f"{status:9} {r.entry.name:20} {size:>10}  {r.path}  <- "
-                  f"{fetch.download_urls(r.entry, args.base_url)[0]}")
+            sys.stdout.write(f"{status:9} {r.entry.name:20} {size:>10}  {r.path}  <- "
+                             f"{fetch.download_urls(r.entry, args.base_url)[0]}\n")
         return 0
     progress = fetch.TqdmProgress()
     try:
@@ -117,20 +119,31 @@ def _run_doctor(args) -> int:
     from . import doctor
 
     checks = doctor.run_checks(_models_dir(args), load=not args.no_load)
-    print(doctor.format_table(checks))
+    sys.stdout.write(doctor.format_table(checks) + "\n")
     return 1 if doctor.failed(checks) else 0
 
 
-def _run_generate(args) -> int:
-    from . import generate
+def load_headless():
+    """The ComfyUI driver behind `generate` (nodes/headless.py), loaded by path.
 
-    out = generate.generate(
+    It imports ComfyUI, so it stays out of this host-free package; loading it by file keeps the
+    pack's `nodes` folder from shadowing ComfyUI's own top-level `nodes` module.
+    """
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nodes", "headless.py")
+    spec = importlib.util.spec_from_file_location("pulid_sdxl_headless", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_generate(args) -> int:
+    out = load_headless().generate(
         comfyui=args.comfyui, face=args.face, prompt=args.prompt, out=args.out,
         negative=args.negative, checkpoint=args.checkpoint, pulid_file=args.pulid_file,
         steps=args.steps, cfg=args.cfg, seed=args.seed, weight=args.weight, method=args.method,
         width=args.width, height=args.height, models_dir=args.models_dir,
         extra_model_paths=args.extra_model_paths, workflow=args.workflow, cpu=args.cpu)
-    print(out)
+    sys.stdout.write(f"{out}\n")
     return 0
 
 

@@ -26,8 +26,8 @@ RUNNER = r"""
 import os, sys
 comfyui, tests, ckpt = sys.argv[1:4]
 sys.path[:0] = [tests, os.getcwd()]
-from pulid import cli, generate
-generate.import_comfyui(comfyui)
+from pulid import cli
+cli.load_headless().import_comfyui(comfyui)
 import make_sdxl
 make_sdxl.use_small_text_encoders()
 if not os.path.exists(ckpt):

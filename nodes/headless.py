@@ -7,7 +7,8 @@ UI. ComfyUI's internals move between releases (validate_prompt gained a prompt i
 swapped cache_size for cache_args, load_custom_node became async), so each call below is made
 through a small adapter that accepts both forms.
 
-This is the one module of pulid/ that imports ComfyUI, and only inside `generate`.
+It lives beside the node adapter, not in the host-free pulid/ library: `python -m pulid generate`
+loads this file by path (see pulid/cli.py), so `pulid` itself never imports ComfyUI.
 """
 import asyncio
 import copy
@@ -21,8 +22,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .doctor import check_models, format_table
-from .errors import ModelFileError, PulidError
+from pulid.doctor import check_models, format_table
+from pulid.errors import ModelFileError, PulidError
 
 log = logging.getLogger(__name__)
 
