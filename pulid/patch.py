@@ -13,6 +13,7 @@ duplicating them.
 import copy
 import logging
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +29,39 @@ COND = 0
 UNCOND = 1
 
 
+# Projected ID K/V shared between applies: {cond tokens: {K weight: {(device, dtype): (num_zero, kv)}}}.
+# Moving the weight, method-independent sliders (start/end) or the mask re-patches the model; the
+# new patch finds the projections of the previous one here instead of projecting 70 weight pairs
+# again on its first step. Weak keys: an entry goes when its embeddings or its PuLID model go.
+# One num_zero per device and dtype is kept, so switching methods back and forth cannot pile up copies.
+class _WeakIdentityMap:
+    """{object: value} by identity; an entry is dropped when its key object is collected.
+
+    weakref.WeakKeyDictionary compares keys with ==, which tensors answer elementwise.
+    """
+
+    def __init__(self):
+        self._entries = {}
+
+    def setdefault(self, obj, factory):
+        entry = self._entries.get(id(obj))
+        if entry is None or entry[0]() is not obj:
+            entry = (weakref.ref(obj), factory())
+            self._entries[id(obj)] = entry
+            weakref.finalize(obj, self._entries.pop, id(obj), None)
+        return entry[1]
+
+
+_SHARED_KV = _WeakIdentityMap()
+
+
 class IDKeyValues:
     """The identity tokens of one site, projected to K/V once per device and dtype.
 
     The projection weights stay where the checkpoint put them (normally CPU); they visit the
     sampling device only for the one projection, so the 70 weight pairs never occupy VRAM while
-    sampling. Only the small results ([T, width] per row kind) are cached.
+    sampling. Only the small results ([T + num_zero, width] per row kind) are kept, shared by
+    every patch made from the same embeddings and PuLID model (see `_SHARED_KV`).
     """
 
     def __init__(self, cond, uncond, k_weight, v_weight, num_zero):
@@ -49,16 +77,23 @@ class IDKeyValues:
         key = (str(device), dtype)
         cached = self._cache.get(key)
         if cached is None:
-            k_w = self.k_weight.to(device=device, dtype=torch.float32)
-            v_w = self.v_weight.to(device=device, dtype=torch.float32)
-            cached = []
-            for tokens in (self.cond, self.uncond):
-                tokens = tokens.to(device=device, dtype=torch.float32)
-                id_k, id_v = project_id_tokens(tokens, k_w, v_w, self.num_zero)
-                cached += [id_k.to(dtype), id_v.to(dtype)]
-            cached = tuple(cached)
+            shared = _SHARED_KV.setdefault(self.cond, _WeakIdentityMap).setdefault(self.k_weight, dict)
+            num_zero, cached = shared.get(key, (None, None))
+            if num_zero != self.num_zero:
+                cached = self._project(device, dtype)
+                shared[key] = (self.num_zero, cached)
             self._cache[key] = cached
         return cached
+
+    def _project(self, device, dtype):
+        k_w = self.k_weight.to(device=device, dtype=torch.float32)
+        v_w = self.v_weight.to(device=device, dtype=torch.float32)
+        out = []
+        for tokens in (self.cond, self.uncond):
+            tokens = tokens.to(device=device, dtype=torch.float32)
+            id_k, id_v = project_id_tokens(tokens, k_w, v_w, self.num_zero)
+            out += [id_k.to(dtype), id_v.to(dtype)]
+        return tuple(out)
 
     def __deepcopy__(self, memo):
         return self

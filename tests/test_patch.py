@@ -5,6 +5,7 @@ The expected values come from a plain reference written here (per-head softmax a
 [tokens; zero tokens] projected by the site's K/V weights), not from pulid.attention.
 """
 import copy
+import gc
 from types import SimpleNamespace
 
 import pytest
@@ -90,16 +91,52 @@ def test_cond_uncond_routing(parts, order):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_kv_projected_once_per_device_and_dtype(parts, monkeypatch):
+def fresh_embeds(parts):
+    """Same values, new tensors: the shared K/V store knows nothing about them yet."""
+    return SimpleNamespace(**{**vars(parts), "cond": parts.cond.clone(), "uncond": parts.uncond.clone()})
+
+
+def count_projections(monkeypatch):
     calls = []
     real = patch_mod.project_id_tokens
     monkeypatch.setattr(patch_mod, "project_id_tokens", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def test_kv_projected_once_per_device_and_dtype(parts, monkeypatch):
+    calls = count_projections(monkeypatch)
+    parts = fresh_embeds(parts)
     p = make(parts)
     for _ in range(3):
         p(parts.q, parts.k, parts.v, opts())
     assert len(calls) == 2  # cond and uncond, once
     p(parts.q.double(), parts.k.double(), parts.v.double(), opts())
     assert len(calls) == 4
+
+
+def test_reapply_reuses_projections_until_num_zero_changes(parts, monkeypatch):
+    calls = count_projections(monkeypatch)
+    parts = fresh_embeds(parts)
+    first = make(parts, weight=0.7)
+    first(parts.q, parts.k, parts.v, opts())
+    again = make(parts, weight=1.3, start=8.0, end=2.0)  # another slider setting, same embeds and model
+    out = again(parts.q, parts.k, parts.v, opts())
+    assert len(calls) == 2
+    torch.testing.assert_close(out, expected(parts, 1.3, (0, 1))[1], atol=1e-5, rtol=1e-5)
+    other = IdentityAttention(IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, NZ + 3), HEADS, 0.7,
+                              "off", 10.0, 1.0, plain_attention)
+    cond_k = other.kv.get(parts.q.device, parts.q.dtype)[0]
+    assert len(calls) == 4 and cond_k.shape[1] == T + NZ + 3
+    assert first.kv.get(parts.q.device, parts.q.dtype)[0].shape[1] == T + NZ  # the old patch keeps its own
+
+
+def test_shared_projections_go_with_their_embeddings(parts):
+    parts = fresh_embeds(parts)
+    make(parts).kv.get(parts.q.device, parts.q.dtype)
+    before = len(patch_mod._SHARED_KV._entries)
+    del parts
+    gc.collect()
+    assert len(patch_mod._SHARED_KV._entries) == before - 1
 
 
 @pytest.mark.parametrize("latent,tokens,grid", [
