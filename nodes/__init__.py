@@ -7,6 +7,7 @@ from .apply import PuLIDApply, PuLIDApplyAdvanced
 from .embeds import PuLIDLoadEmbeds, PuLIDSaveEmbeds
 from .encode import PuLIDEncodeFace
 from .loaders import PuLIDFaceEncoderLoader, PuLIDModelLoader
+from .similarity import PuLIDFaceSimilarity
 
 NODE_CLASS_MAPPINGS = {
     "PuLIDModelLoader": PuLIDModelLoader,
@@ -16,6 +17,7 @@ NODE_CLASS_MAPPINGS = {
     "PuLIDApplyAdvanced": PuLIDApplyAdvanced,
     "PuLIDSaveEmbeds": PuLIDSaveEmbeds,
     "PuLIDLoadEmbeds": PuLIDLoadEmbeds,
+    "PuLIDFaceSimilarity": PuLIDFaceSimilarity,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -26,6 +28,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDApplyAdvanced": "Apply PuLID (Advanced)",
     "PuLIDSaveEmbeds": "Save PuLID Embeddings",
     "PuLIDLoadEmbeds": "Load PuLID Embeddings",
+    "PuLIDFaceSimilarity": "Face Similarity (PuLID)",
 }
 
 host.register_folders()

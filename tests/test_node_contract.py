@@ -28,6 +28,8 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
                                                       "num_zero", "ortho"], ["attn_mask"], ["MODEL"]),
     "PuLIDSaveEmbeds": ("Save PuLID Embeddings", ["embeds", "filename_prefix"], [], []),
     "PuLIDLoadEmbeds": ("Load PuLID Embeddings", ["embeds_file"], [], ["PULID_EMBEDS"]),
+    "PuLIDFaceSimilarity": ("Face Similarity (PuLID)", ["face_encoder", "reference", "images", "face"], [],
+                            ["FLOAT", "STRING", "IMAGE"]),
 }
 
 

@@ -19,6 +19,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TESTS = os.path.join(ROOT, "tests")
 CACHE = os.path.join(TESTS, "_generated", "host_models_v1")
 PACK_NAME = "pulid_sdxl"  # what the pack folder is called under custom_nodes (the checkout is "main")
+# Core nodes outside nodes.py that the shipped workflows use (ComfyUI loads them at start-up).
+EXTRAS = ("nodes_mask.py", "nodes_latent.py", "nodes_preview_any.py")
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)  # the shared test-file writers (make_*.py)
 
 
 class Server:
@@ -59,8 +63,6 @@ def _link(src, dst):
 
 def _import_comfyui(path):
     sys.path.insert(0, path)
-    if TESTS not in sys.path:
-        sys.path.insert(0, TESTS)
     stale = sys.modules.get("nodes")
     if stale is not None and not hasattr(stale, "load_custom_node"):
         del sys.modules["nodes"]  # this repo's own nodes/ package, not ComfyUI's nodes.py
@@ -139,8 +141,9 @@ def comfy(tmp_path_factory):
 
     async def setup():
         assert await _maybe_await(nodes.load_custom_node(str(custom / PACK_NAME))) is not False
-        extras = os.path.join(os.path.abspath(path), "comfy_extras", "nodes_mask.py")
-        await _maybe_await(nodes.load_custom_node(extras, module_parent="comfy_extras"))
+        for extra in EXTRAS:
+            extras = os.path.join(os.path.abspath(path), "comfy_extras", extra)
+            assert await _maybe_await(nodes.load_custom_node(extras, module_parent="comfy_extras")) is not False
 
     asyncio.run(setup())
     params = inspect.signature(execution.PromptExecutor).parameters
