@@ -18,6 +18,7 @@ FILE = "FILE"  # a combo listing files: any non-empty string is structurally fin
 SAMPLERS = ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim"]
 SCHEDULERS = ["normal", "karras", "exponential", "sgm_uniform", "simple", "beta"]
 CONTROL = ["fixed", "increment", "decrement", "randomize"]
+ANY = "*"  # a socket that accepts every type
 
 # type -> (socket inputs [(name, type)], widgets [(name, kind, lo, hi)], outputs [type]); kind: INT, FLOAT,
 # STRING, FILE or a list of choices; widgets named in UI_ONLY are in widgets_values but not in the prompt.
@@ -41,6 +42,9 @@ CORE = {
                       [("x", "INT", 0, 16384), ("y", "INT", 0, 16384),
                        ("operation", ["multiply", "add", "subtract", "and", "or", "xor"])], ["MASK"]),
     "InvertMask": ([("mask", "MASK")], [], ["MASK"]),
+    "LatentBatch": ([("samples1", "LATENT"), ("samples2", "LATENT")], [], ["LATENT"]),
+    # Its text box ("preview") is display only: not serialised, not in the prompt.
+    "PreviewAny": ([("source", ANY)], [], []),
 }
 UI_ONLY = {"control_after_generate", "upload"}
 FILE_WIDGETS = {"pulid_file", "eva_clip_file", "insightface_model", "embeds_file"}
@@ -79,7 +83,7 @@ def api_path(ui_path):
 
 
 def test_every_ui_workflow_has_an_api_copy():
-    assert len(WORKFLOWS) >= 5
+    assert len(WORKFLOWS) >= 7
     api = sorted(glob.glob(os.path.join(ROOT, "workflows", "api", "*.json")))
     assert [os.path.basename(p) for p in api] == [os.path.basename(p) for p in WORKFLOWS]
 
@@ -144,8 +148,8 @@ def test_ui_workflow(path, definitions):
         out = nodes[src]["outputs"][slot]
         assert out["type"] == kind and link_id in out["links"]
         entry = [e for e in nodes[dst]["inputs"] if e.get("link") == link_id]
-        assert len(entry) == 1 and entry[0]["type"] == kind
-        assert dict(definitions[nodes[dst]["type"]][0])[entry[0]["name"]] == kind
+        assert len(entry) == 1 and entry[0]["type"] in (kind, ANY)
+        assert dict(definitions[nodes[dst]["type"]][0])[entry[0]["name"]] in (kind, ANY)
         assert nodes[dst]["inputs"].index(entry[0]) == dst_slot
     for node in ui["nodes"]:
         for out in node["outputs"]:
@@ -168,3 +172,18 @@ def test_model_file_names_are_the_real_ones():
             names.update(v for v in node["widgets_values"] if isinstance(v, str))
     assert {"pulid_v1.1.safetensors", "EVA02_CLIP_L_336_psz14_s6B.pt", "sd_xl_base_1.0.safetensors",
             "sdxl_lightning_4step.safetensors", "face.png", "antelopev2"} <= names
+
+
+def test_similarity_sweep_changes_only_the_weight():
+    """Same seed, prompt and latent for every sampler, one weight each, all scored by one Face Similarity."""
+    api = load(os.path.join(ROOT, "workflows", "api", "pulid_similarity_sweep.json"))
+    samplers = [n for n in api.values() if n["class_type"] == "KSampler"]
+    applies = {key: n for key, n in api.items() if n["class_type"] == "PuLIDApply"}
+    assert len(samplers) == len(applies) == 3
+    settings = [{k: v for k, v in s["inputs"].items() if k != "model"} for s in samplers]
+    assert all(s == settings[0] for s in settings)
+    assert sorted(applies[s["inputs"]["model"][0]]["inputs"]["weight"] for s in samplers) == [0.4, 0.8, 1.2]
+    (similarity,) = [n for n in api.values() if n["class_type"] == "PuLIDFaceSimilarity"]
+    reference = similarity["inputs"]["reference"]
+    assert api[reference[0]]["class_type"] == "LoadImage"
+    assert any(n["class_type"] == "PuLIDEncodeFace" and n["inputs"]["image"] == reference for n in api.values())

@@ -15,6 +15,7 @@ import os
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -75,7 +76,7 @@ def results():
 
 def test_pack_registers_nodes_and_folders(comfy):
     for node_id in ("PuLIDModelLoader", "PuLIDFaceEncoderLoader", "PuLIDEncodeFace", "PuLIDApply",
-                    "PuLIDApplyAdvanced", "PuLIDSaveEmbeds", "PuLIDLoadEmbeds"):
+                    "PuLIDApplyAdvanced", "PuLIDSaveEmbeds", "PuLIDLoadEmbeds", "PuLIDFaceSimilarity"):
         assert node_id in comfy.nodes.NODE_CLASS_MAPPINGS
     paths, extensions = comfy.folder_paths.folder_names_and_paths["pulid"]
     assert {".bin", ".safetensors", ".pt", ".pth"} <= set(extensions)
@@ -148,3 +149,31 @@ def test_reused_embeds_drive_the_model_like_fresh_ones(comfy, results):
 def test_workflow_runs(comfy, name):
     latent = run(comfy, workflow(name), name)
     assert torch.isfinite(latent).all() and latent.shape[-2:] == (7, 9)
+
+
+def test_similarity_sweep(comfy):
+    """Three weights, one seed, scored: a report line per result, a mean in [-1, 1], images of the input size.
+
+    The tiny random model paints no real faces: whether the test detector fires on its noise does not
+    matter here, the node's own tests check the numbers.
+    """
+    prompt = copy.deepcopy(workflow("pulid_similarity_sweep"))
+    for key in nodes_of(prompt, "EmptyLatentImage"):
+        prompt[key]["inputs"].update(width=72, height=56)
+    for key in nodes_of(prompt, "KSampler"):
+        prompt[key]["inputs"]["steps"] = 2
+    (similarity,) = nodes_of(prompt, "PuLIDFaceSimilarity")
+    (report,) = nodes_of(prompt, "PreviewAny")
+    (saved,) = nodes_of(prompt, "SaveImage")
+    prompt["901"] = {"class_type": "PreviewAny", "inputs": {"source": [similarity, 0]}}
+    outputs = comfy.run(prompt).history_result["outputs"]
+
+    assert -1.0 <= float(outputs["901"]["text"][0]) <= 1.0
+    lines = outputs[report]["text"][0].splitlines()
+    assert len(lines) == 4 and [line.split(":")[0] for line in lines[:3]] == ["0", "1", "2"]
+    assert lines[3].startswith("mean:")
+    images = outputs[saved]["images"]
+    assert len(images) == 3
+    for image in images:
+        with Image.open(comfy.output / image["subfolder"] / image["filename"]) as picture:
+            assert picture.size == (72, 56)
