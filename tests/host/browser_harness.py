@@ -152,9 +152,18 @@ def find_workflows(folder) -> list[Workflow]:
     return out
 
 
-def prompt_core(prompt: dict) -> dict:
-    """What the server executes: class_type and inputs per node id (titles are presentation only)."""
-    return {str(k): {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in prompt.items()}
+def prompt_core(prompt: dict, info: dict | None = None) -> dict:
+    """What the server executes: class_type and inputs per node id (titles are presentation only).
+
+    With `info` (the server's /object_info), inputs the node does not declare are left out: some
+    frontends send their display-only widgets (Preview Any's text box), and each version others.
+    """
+    def declared(node):
+        spec = (info or {}).get(node["class_type"], {}).get("input", {})
+        names = {name for group in spec.values() if isinstance(group, dict) for name in group}
+        return {k: v for k, v in node["inputs"].items() if info is None or k in names}
+
+    return {str(k): {"class_type": v["class_type"], "inputs": declared(v)} for k, v in prompt.items()}
 
 
 def ui_nodes(ui: dict):
