@@ -31,7 +31,8 @@ def main():
             base, pulid, embeds, weight=DEFAULT_WEIGHT[version], num_zero=num_zero, ortho=ortho,
             start_at=0.0, end_at=1.0)
 
-    sample(base, args.size, steps=1)  # warm-up: loads the UNet onto the device once for all variants
+    for model in variants.values():  # warm-up: UNet on the device; each patch projects its ID K/V once
+        sample(model, args.size, steps=1)
     runs = {name: (lambda m=m: sample(m, args.size, steps=args.steps)) for name, m in variants.items()}
     times = interleaved(runs, args.reps, args.device)
     per_step = {name: median(t) / args.steps for name, t in times.items()}
