@@ -7,8 +7,12 @@ Variants: base, PuLID v1 with the fidelity preset (num_zero 8, ortho v2), PuLID 
 official demo defaults (weight 0.8, num_zero 20, ortho v2). Euler, cfg 5, 2 steps, same noise and
 conditioning. Target: <= 1.01x base on CPU, <= 1.02x on a GPU at 1024 px fp16.
 """
+import time
+
 from common import (DTYPES, base_parser, build_sdxl, count_parameters, interleaved, log, machine, median,
-                    pulid_fixture, report, sample, start_comfy)
+                    pulid_fixture, report, sample, start_comfy, sync)
+
+CFG = 5.0
 
 
 def main():
@@ -31,13 +35,38 @@ def main():
             base, pulid, embeds, weight=DEFAULT_WEIGHT[version], num_zero=num_zero, ortho=ortho,
             start_at=0.0, end_at=1.0)
 
+    timers = {name: UNetTimer(args.device) for name in variants}
+    for name, model in list(variants.items()):
+        variants[name] = model.clone()
+        variants[name].set_model_unet_function_wrapper(timers[name])
     for model in variants.values():  # warm-up: UNet on the device; each patch projects its ID K/V once
         sample(model, args.size, steps=1)
+    for timer in timers.values():
+        timer.calls.clear()
     runs = {name: (lambda m=m: sample(m, args.size, steps=args.steps)) for name, m in variants.items()}
-    times = interleaved(runs, args.reps, args.device)
-    per_step = {name: median(t) / args.steps for name, t in times.items()}
-    rows = [(name, f"{per_step[name]:.3f} s/step", f"{per_step[name] / per_step['base']:.4f}x") for name in runs]
-    report(f"step overhead ({args.reps} interleaved reps, medians)", rows)
+    walls = interleaved(runs, args.reps, args.device)
+    per_step = {name: median(timer.calls) for name, timer in timers.items()}
+    rows = [(name, f"{per_step[name]:.3f} s/step", f"{per_step[name] / per_step['base']:.4f}x",
+             f"{median(walls[name]):.2f} s") for name in runs]
+    report(f"UNet time per step ({args.reps} interleaved reps x {args.steps} steps, medians; cfg {CFG}: "
+           f"cond+uncond in one batch)", rows, header=("variant", "median", "ratio", "whole sample() call"))
+
+
+class UNetTimer:
+    """unet_function_wrapper that times each UNet evaluation (one per step), excluding sampler set-up
+    and ComfyUI's model loading, which are the same for every variant and only add noise."""
+
+    def __init__(self, device):
+        self.device = device
+        self.calls = []
+
+    def __call__(self, apply_model, args):
+        sync(self.device)
+        start = time.perf_counter()
+        out = apply_model(args["input"], args["timestep"], **args["c"])
+        sync(self.device)
+        self.calls.append(time.perf_counter() - start)
+        return out
 
 
 if __name__ == "__main__":

@@ -55,6 +55,37 @@ class _WeakIdentityMap:
 _SHARED_KV = _WeakIdentityMap()
 
 
+class WeightScratch:
+    """One float32 buffer per device for the weights' float32 copies, shared by the sites of an apply.
+
+    Created when the first site projects on a device and dropped once `users` sites have, so the
+    70 projections of a first step cost one buffer instead of 140 large temporaries (which the CPU
+    allocator would keep as resident memory).
+    """
+
+    def __init__(self, numel, users):
+        self.numel = numel
+        self.users = users
+        self._buffers = {}
+        self._done = {}
+
+    def take(self, device):
+        key = str(device)
+        if key not in self._buffers:
+            self._buffers[key] = torch.empty(self.numel, dtype=torch.float32, device=device)
+        return self._buffers[key]
+
+    def release(self, device):
+        key = str(device)
+        self._done[key] = self._done.get(key, 0) + 1
+        if self._done[key] >= self.users:
+            self._buffers.pop(key, None)
+            self._done[key] = 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class IDKeyValues:
     """The identity tokens of one site, projected to K/V once per device and dtype.
 
@@ -64,12 +95,13 @@ class IDKeyValues:
     every patch made from the same embeddings and PuLID model (see `_SHARED_KV`).
     """
 
-    def __init__(self, cond, uncond, k_weight, v_weight, num_zero):
+    def __init__(self, cond, uncond, k_weight, v_weight, num_zero, scratch=None):
         self.cond = cond
         self.uncond = uncond
         self.k_weight = k_weight
         self.v_weight = v_weight
         self.num_zero = num_zero
+        self.scratch = scratch or WeightScratch(k_weight.numel(), users=1)
         self._cache = {}
 
     def get(self, device, dtype):
@@ -86,13 +118,13 @@ class IDKeyValues:
         return cached
 
     def _project(self, device, dtype):
-        k_w = self.k_weight.to(device=device, dtype=torch.float32)
-        v_w = self.v_weight.to(device=device, dtype=torch.float32)
+        scratch = self.scratch.take(device)
         out = []
         for tokens in (self.cond, self.uncond):
             tokens = tokens.to(device=device, dtype=torch.float32)
-            id_k, id_v = project_id_tokens(tokens, k_w, v_w, self.num_zero)
+            id_k, id_v = project_id_tokens(tokens, self.k_weight, self.v_weight, self.num_zero, scratch=scratch)
             out += [id_k.to(dtype), id_v.to(dtype)]
+        self.scratch.release(device)
         return tuple(out)
 
     def __deepcopy__(self, memo):
@@ -238,8 +270,9 @@ def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_
     existing = existing or {}
     region = None if mask is None else RegionMask(mask)
     patches = {}
+    scratch = WeightScratch(max(w.numel() for pair in model.kv_weights for w in pair), users=len(model.kv_weights))
     for site, (k_weight, v_weight) in zip(SITES, model.kv_weights):
-        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero)
+        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero, scratch)
         patches[site.key] = IdentityAttention(
             kv, site.heads, weight, ortho, sigma_start, sigma_end, attention,
             mask=region, previous=existing.get(site.key))

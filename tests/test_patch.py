@@ -99,7 +99,7 @@ def fresh_embeds(parts):
 def count_projections(monkeypatch):
     calls = []
     real = patch_mod.project_id_tokens
-    monkeypatch.setattr(patch_mod, "project_id_tokens", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(patch_mod, "project_id_tokens", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     return calls
 
 
@@ -133,10 +133,25 @@ def test_reapply_reuses_projections_until_num_zero_changes(parts, monkeypatch):
 def test_shared_projections_go_with_their_embeddings(parts):
     parts = fresh_embeds(parts)
     make(parts).kv.get(parts.q.device, parts.q.dtype)
-    before = len(patch_mod._SHARED_KV._entries)
+    key = id(parts.cond)
+    assert key in patch_mod._SHARED_KV._entries
     del parts
     gc.collect()
-    assert len(patch_mod._SHARED_KV._entries) == before - 1
+    assert key not in patch_mod._SHARED_KV._entries
+
+
+def test_projection_reuses_one_float32_scratch_for_half_weights(parts, monkeypatch):
+    """fp16 weights are copied into one shared float32 buffer, not 2 temporaries per site; same numbers."""
+    half = SimpleNamespace(**{**vars(fresh_embeds(parts)), "k_w": parts.k_w.half(), "v_w": parts.v_w.half()})
+    scratch = patch_mod.WeightScratch(half.k_w.numel(), users=2)
+    sites = [IDKeyValues(half.cond, half.uncond, half.k_w, half.v_w, n, scratch) for n in (NZ, NZ + 1)]
+    taken = []
+    real_take = scratch.take
+    monkeypatch.setattr(scratch, "take", lambda device: taken.append(real_take(device)) or taken[-1])
+    results = [site.get(parts.q.device, torch.float32) for site in sites]
+    assert len(taken) == 2 and taken[0] is taken[1] and scratch._buffers == {}  # dropped after both users
+    padded = torch.cat([half.cond, torch.zeros(1, NZ, DIM)], dim=1)
+    torch.testing.assert_close(results[0][0], padded @ half.k_w.float().T, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("latent,tokens,grid", [
