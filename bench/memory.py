@@ -9,6 +9,7 @@ sampling add. Each PuLID run patches from a fresh copy of the embeddings, so its
 (kept while the embeddings and the patched model live) is counted every time. Target: <= 100 MB extra while sampling (only the cached ID K/V, not the 70
 projection weights nor the encoders), back to the baseline after the run, and clone() copies no tensor.
 """
+import ctypes
 import gc
 import threading
 import time
@@ -61,6 +62,22 @@ class PeakMemory:
             self.peak = max(self.peak, self.current())
 
 
+def settle(device):
+    """Collect garbage and, on glibc, hand freed heap back to the OS, so before/after compare live memory.
+
+    glibc keeps freed blocks resident; without the trim, RSS after a run says more about the allocator
+    than about what is still referenced.
+    """
+    gc.collect()
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
 def tensors_in(value, seen=None):
     """{id: tensor} of every tensor reachable from a model_options-like structure."""
     seen = set() if seen is None else seen
@@ -89,6 +106,7 @@ def main():
     args = parser.parse_args()
     host = start_comfy(args.comfyui, args.device)
     from pulid.attention import DEFAULT_WEIGHT, resolve_preset
+    from pulid import patch as pulid_patch
     from pulid.embedding import IDEmbedding
 
     base = build_sdxl(args.device, DTYPES[args.dtype])
@@ -109,8 +127,8 @@ def main():
              args.steps, measure)
 
     peaks = {"base": [], "PuLID v1.1": []}
-    with PeakMemory(args.device) as before_all:
-        pass
+    settle(args.device)
+    before = PeakMemory(args.device).current()
     for _ in range(args.reps):
         with PeakMemory(args.device) as run:
             sample(base, args.size, steps=args.steps)
@@ -120,14 +138,15 @@ def main():
             sample(model, args.size, steps=args.steps)
         peaks["PuLID v1.1"].append(run.peak)
         del model  # with it go its embeddings copy and their projected K/V
-    with PeakMemory(args.device) as after_all:
-        pass
 
     base_peak = median(peaks["base"])
     rows = [(name, f"{median(v) / MB:.0f} MB", f"{(median(v) - base_peak) / MB:+.1f} MB") for name, v in peaks.items()]
     report(f"peak {measure} while sampling ({args.reps} reps, medians)", rows, header=("variant", "peak", "extra"))
-    log.info("after the runs, patched models and their embeddings released: %+.1f MB against before them",
-             (after_all.start - before_all.start) / MB)
+    settle(args.device)
+    after = PeakMemory(args.device).current()
+    log.info("after the runs (patched models and their embeddings released, gc + allocator trim): %+.1f MB "
+             "against before them; PuLID K/V sets still alive: %d", (after - before) / MB,
+             len(pulid_patch._SHARED_KV._entries))
 
     model = patched()
     times = interleaved({"clone() of base": base.clone, "clone() of PuLID-patched": model.clone}, 20)

@@ -44,12 +44,40 @@ def main():
     for timer in timers.values():
         timer.calls.clear()
     runs = {name: (lambda m=m: sample(m, args.size, steps=args.steps)) for name, m in variants.items()}
+    id_term = IdentityTermTimer(args.device)
     walls = interleaved(runs, args.reps, args.device)
     per_step = {name: median(timer.calls) for name, timer in timers.items()}
     rows = [(name, f"{per_step[name]:.3f} s/step", f"{per_step[name] / per_step['base']:.4f}x",
              f"{median(walls[name]):.2f} s") for name in runs]
     report(f"UNet time per step ({args.reps} interleaved reps x {args.steps} steps, medians; cfg {CFG}: "
            f"cond+uncond in one batch)", rows, header=("variant", "median", "ratio", "whole sample() call"))
+    # Step times on a shared CPU vary by a few percent run to run; the identity term's own time is a
+    # steadier estimate of the overhead (the rest of a patched step is the unpatched computation).
+    rows = [(name, f"{seconds * 1e3:.1f} ms/step", f"{1 + seconds / per_step['base']:.4f}x")
+            for name, seconds in id_term.per_step(args.reps * args.steps).items()]
+    report("identity term alone (70 sites, summed per step)", rows, header=("variant", "time", "1 + time/base step"))
+
+
+class IdentityTermTimer:
+    """Times every call of the patch's id_attention, attributed to the variant running (by its weight)."""
+
+    def __init__(self, device):
+        import pulid_sdxl.pulid.patch as patch
+
+        self.device, self.seconds, self.patch, self.inner = device, {}, patch, patch.id_attention
+        patch.id_attention = self
+
+    def __call__(self, q, out, id_k, id_v, heads, weight, ortho="off"):
+        sync(self.device)
+        start = time.perf_counter()
+        result = self.inner(q, out, id_k, id_v, heads, weight, ortho)
+        sync(self.device)
+        name = f"weight {weight:g}, ortho {ortho}, {id_k.shape[1]} K/V tokens"
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+        return result
+
+    def per_step(self, steps):
+        return {name: total / steps for name, total in self.seconds.items()}
 
 
 class UNetTimer:

@@ -32,15 +32,22 @@ UNCOND = 1
 # Projected ID K/V shared between applies: {cond tokens: {K weight: {(device, dtype): (num_zero, kv)}}}.
 # Moving the weight, method-independent sliders (start/end) or the mask re-patches the model; the
 # new patch finds the projections of the previous one here instead of projecting 70 weight pairs
-# again on its first step. Weak keys: an entry goes when its embeddings or its PuLID model go.
+# again on its first step. Weak keys: an entry goes with its embeddings (and is found stale, then
+# replaced, if its PuLID model goes first).
 # One num_zero per device and dtype is kept, so switching methods back and forth cannot pile up copies.
 class _WeakIdentityMap:
-    """{object: value} by identity; an entry is dropped when its key object is collected.
+    """{object: value} by identity, never keeping a key object alive.
 
-    weakref.WeakKeyDictionary compares keys with ==, which tensors answer elementwise.
+    weakref.WeakKeyDictionary compares keys with ==, which tensors answer elementwise. With
+    `drop_dead`, an entry goes when its key object is collected. The finalizer that does this lives
+    as long as the key and holds this map, so it is only for maps that are long-lived themselves:
+    a map held inside another entry must not register one on a long-lived key (a K weight), or
+    the finalizer would keep the map, and the K/V in it, alive as long as the PuLID model.
+    Without it, a dead key's entry is found stale by its weak reference and replaced.
     """
 
-    def __init__(self):
+    def __init__(self, drop_dead=True):
+        self.drop_dead = drop_dead
         self._entries = {}
 
     def setdefault(self, obj, factory):
@@ -48,7 +55,8 @@ class _WeakIdentityMap:
         if entry is None or entry[0]() is not obj:
             entry = (weakref.ref(obj), factory())
             self._entries[id(obj)] = entry
-            weakref.finalize(obj, self._entries.pop, id(obj), None)
+            if self.drop_dead:
+                weakref.finalize(obj, self._entries.pop, id(obj), None)
         return entry[1]
 
 
@@ -109,7 +117,8 @@ class IDKeyValues:
         key = (str(device), dtype)
         cached = self._cache.get(key)
         if cached is None:
-            shared = _SHARED_KV.setdefault(self.cond, _WeakIdentityMap).setdefault(self.k_weight, dict)
+            per_weight = _SHARED_KV.setdefault(self.cond, lambda: _WeakIdentityMap(drop_dead=False))
+            shared = per_weight.setdefault(self.k_weight, dict)
             num_zero, cached = shared.get(key, (None, None))
             if num_zero != self.num_zero:
                 cached = self._project(device, dtype)

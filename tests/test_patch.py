@@ -6,6 +6,7 @@ The expected values come from a plain reference written here (per-head softmax a
 """
 import copy
 import gc
+import weakref
 from types import SimpleNamespace
 
 import pytest
@@ -138,6 +139,16 @@ def test_shared_projections_go_with_their_embeddings(parts):
     del parts
     gc.collect()
     assert key not in patch_mod._SHARED_KV._entries
+
+
+def test_projected_kv_is_freed_with_its_embeddings_while_the_model_lives(parts):
+    """The K weights outlive every embedding; nothing tied to them may keep old K/V alive."""
+    parts = fresh_embeds(parts)
+    cond_k = make(parts).kv.get(parts.q.device, parts.q.dtype)[0]
+    alive = weakref.ref(cond_k)
+    del parts, cond_k
+    gc.collect()
+    assert alive() is None
 
 
 def test_projection_reuses_one_float32_scratch_for_half_weights(parts, monkeypatch):
