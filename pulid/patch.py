@@ -196,6 +196,20 @@ class RegionMask:
         return self
 
 
+_LAST_SIGMAS = [None, 0.0]  # the sigmas tensor of the step being sampled, and its value
+
+
+def current_sigma(sigmas):
+    """The step's sigma as a float, read from the tensor once per step, not once per site.
+
+    ComfyUI hands every site of one UNet call the same `sigmas` tensor, which lives on the sampling
+    device: reading it is a device sync, so 70 reads per step would stall a GPU 70 times.
+    """
+    if sigmas is not _LAST_SIGMAS[0]:
+        _LAST_SIGMAS[:] = [sigmas, float(torch.as_tensor(sigmas).reshape(-1)[0])]
+    return _LAST_SIGMAS[1]
+
+
 class IdentityAttention:
     """attn2 replace for one site: text attention (or the replace that was there) + identity term.
 
@@ -226,8 +240,7 @@ class IdentityAttention:
         sigmas = extra_options.get("sigmas")
         if sigmas is None:
             return True
-        sigma = float(torch.as_tensor(sigmas).reshape(-1)[0])
-        return self.sigma_end <= sigma <= self.sigma_start
+        return self.sigma_end <= current_sigma(sigmas) <= self.sigma_start
 
     def text_attention(self, q, k, v, extra_options):
         if self.previous is not None:

@@ -254,3 +254,11 @@ def test_deepcopy_shares_tensors(parts):
     assert clone.mask.mask is p.mask.mask
     clone.weight = 0.0  # a copy can be changed without touching the original
     assert p.weight == 0.7
+
+
+def test_sigma_is_read_once_per_step_tensor():
+    sigmas = torch.tensor([5.0, 5.0])
+    assert patch_mod.current_sigma(sigmas) == 5.0
+    sigmas.fill_(1.0)  # the same tensor object again: the cached value is used, the tensor is not read
+    assert patch_mod.current_sigma(sigmas) == 5.0
+    assert patch_mod.current_sigma(torch.tensor([2.5])) == 2.5  # the next step's tensor is read
