@@ -74,9 +74,13 @@ def eva_clip_files():
     return files or [DEFAULT_EVA_CLIP_FILE]
 
 
+NO_EMBEDS = "(no saved embeddings yet)"
+
+
 def embeds_files():
     prefix = len(EMBEDS_SUBFOLDER) + 1
-    return [f[prefix:] for f in _files("pulid") if _is_embeds(f) and f.endswith(EMBEDS_EXTENSION)]
+    files = [f[prefix:] for f in _files("pulid") if _is_embeds(f) and f.endswith(EMBEDS_EXTENSION)]
+    return files or [NO_EMBEDS]
 
 
 def _folders_text(folder):
@@ -105,6 +109,9 @@ def eva_clip_path(name):
 
 
 def embeds_path(name):
+    if name == NO_EMBEDS:
+        raise ModelFileError(f"No saved PuLID embeddings in {embeds_save_dir()}. Run a graph with Save PuLID "
+                             f"Embeddings once (e.g. the pulid_save_embeds workflow), then reload this node.")
     return _full_path(["pulid"], f"{EMBEDS_SUBFOLDER}/{name}", "Saved PuLID embedding")
 
 
@@ -222,6 +229,7 @@ def check_interrupted():
 
 SDXL_CONTEXT_DIM = 2048
 SDXL_MODEL_CHANNELS = 320
+SDXL_TRANSFORMER_DEPTH = [0, 0, 2, 2, 10, 10]
 
 
 def check_sdxl(model):
@@ -232,6 +240,13 @@ def check_sdxl(model):
     name = type(config).__name__ if config is not None else type(base).__name__
     context_dim = unet.get("context_dim")
     if context_dim == SDXL_CONTEXT_DIM and unet.get("model_channels") == SDXL_MODEL_CHANNELS:
+        depth = list(unet.get("transformer_depth") or [])[:6]
+        if depth and depth != SDXL_TRANSFORMER_DEPTH:
+            # SSD-1B, Segmind Vega and other distills keep SDXL's widths with fewer transformer layers:
+            # the sites they have get the weights PuLID trained for SDXL's layer of that name.
+            log.warning("PuLID: %s has transformer depths %s instead of SDXL's %s (a distilled SDXL such as "
+                        "SSD-1B or Vega); PuLID was trained on the full SDXL UNet, so the likeness may be weak.",
+                        name, depth, SDXL_TRANSFORMER_DEPTH)
         return
     hint = ""
     if context_dim == 1280:
@@ -242,10 +257,19 @@ def check_sdxl(model):
         f"(base, a fine-tune, Lightning/Turbo/Hyper or a merge).")
 
 
-def attention(q, k, v, heads, attn_precision=None):
-    """ComfyUI's attention for the current settings (xformers, sage, pytorch, split...)."""
+def attention_function():
+    """ComfyUI's attention for the current settings (xformers, sage, pytorch, split...), looked up once.
+
+    It is called with the site's transformer options, as ComfyUI's own cross-attention does, so an
+    `optimized_attention_override` another node installed still applies at PuLID's sites.
+    """
     from comfy.ldm.modules.attention import optimized_attention
-    return optimized_attention(q, k, v, heads, attn_precision=attn_precision)
+
+    def attention(q, k, v, heads, attn_precision=None, transformer_options=None):
+        return optimized_attention(q, k, v, heads, attn_precision=attn_precision,
+                                   transformer_options=transformer_options or {})
+
+    return attention
 
 
 def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at, mask=None):
@@ -259,7 +283,7 @@ def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at,
     patches = build_patches(
         pulid, embeds, weight=weight, num_zero=num_zero, ortho=ortho,
         sigma_start=sampling.percent_to_sigma(start_at), sigma_end=sampling.percent_to_sigma(end_at),
-        attention=attention, mask=mask, existing=dict(existing))
+        attention=attention_function(), mask=mask, existing=dict(existing))
     for (block, number, index), patch in patches.items():
         patched.set_model_attn2_replace(patch, block, number, index)
     log.info("PuLID %s applied at %d sites (weight %s, num_zero %d, ortho %s), chained over %d existing",

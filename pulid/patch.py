@@ -213,7 +213,8 @@ def current_sigma(sigmas):
 class IdentityAttention:
     """attn2 replace for one site: text attention (or the replace that was there) + identity term.
 
-    attention: the host's attention function, called as attention(q, k, v, heads, attn_precision=...).
+    attention: the host's attention function, called as
+      attention(q, k, v, heads, attn_precision=..., transformer_options=extra_options).
     sigma_start/sigma_end: the identity term is added only while sigma_end <= sigma <= sigma_start.
     previous: a replace already registered at this site (IP-Adapter, InstantID, another PuLID);
       it produces the text attention output and ours is added on top, so patches compose.
@@ -246,7 +247,7 @@ class IdentityAttention:
         if self.previous is not None:
             return self.previous(q, k, v, extra_options)
         return self.attention(q, k, v, extra_options.get("n_heads", self.heads),
-                              attn_precision=extra_options.get("attn_precision"))
+                              attn_precision=extra_options.get("attn_precision"), transformer_options=extra_options)
 
     def __call__(self, q, k, v, extra_options):
         out = self.text_attention(q, k, v, extra_options)

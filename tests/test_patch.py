@@ -21,7 +21,7 @@ from pulid.sites import SITES
 HEADS, WIDTH, DIM, T, NZ = 2, 16, 12, 4, 2
 
 
-def plain_attention(q, k, v, heads, attn_precision=None):
+def plain_attention(q, k, v, heads, attn_precision=None, transformer_options=None):
     b, n, c = q.shape
     d = c // heads
     qh = q.view(b, n, heads, d).transpose(1, 2)
