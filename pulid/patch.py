@@ -63,62 +63,32 @@ class _WeakIdentityMap:
 _SHARED_KV = _WeakIdentityMap()
 
 
-class WeightScratch:
-    """One float32 buffer per device for the weights' float32 copies, shared by the sites of an apply.
+class IDKeyValueGroup:
+    """The identity tokens of every site of one apply, projected to K/V together, once per device and dtype.
 
-    Created when the first site projects on a device and dropped once `users` sites have, so the
-    70 projections of a first step cost one buffer instead of 140 large temporaries (which the CPU
-    allocator would keep as resident memory).
+    The first site that needs its K/V projects all of them: cond and uncond tokens go through each
+    weight pair as one batch, and fp16/bf16 weights are widened into a single float32 scratch buffer
+    that is dropped right after, so a first step allocates one buffer, not 140 large temporaries
+    (which the CPU allocator would keep resident). The projection weights stay where the checkpoint
+    put them (normally CPU), so the 70 weight pairs never occupy VRAM while sampling. Only the
+    results ([T + num_zero, width] per site and row kind) are kept, shared by every patch made from
+    the same embeddings and PuLID model (see `_SHARED_KV`).
     """
 
-    def __init__(self, numel, users):
-        self.numel = numel
-        self.users = users
-        self._buffers = {}
-        self._done = {}
-
-    def take(self, device):
-        key = str(device)
-        if key not in self._buffers:
-            self._buffers[key] = torch.empty(self.numel, dtype=torch.float32, device=device)
-        return self._buffers[key]
-
-    def release(self, device):
-        key = str(device)
-        self._done[key] = self._done.get(key, 0) + 1
-        if self._done[key] >= self.users:
-            self._buffers.pop(key, None)
-            self._done[key] = 0
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-class IDKeyValues:
-    """The identity tokens of one site, projected to K/V once per device and dtype.
-
-    The projection weights stay where the checkpoint put them (normally CPU); they visit the
-    sampling device only for the one projection, so the 70 weight pairs never occupy VRAM while
-    sampling. Only the small results ([T + num_zero, width] per row kind) are kept, shared by
-    every patch made from the same embeddings and PuLID model (see `_SHARED_KV`).
-    """
-
-    def __init__(self, cond, uncond, k_weight, v_weight, num_zero, scratch=None):
+    def __init__(self, cond, uncond, weights, num_zero):
         self.cond = cond
         self.uncond = uncond
-        self.k_weight = k_weight
-        self.v_weight = v_weight
+        self.weights = list(weights)
         self.num_zero = num_zero
-        self.scratch = scratch or WeightScratch(k_weight.numel(), users=1)
         self._cache = {}
 
     def get(self, device, dtype):
-        """(cond_k, cond_v, uncond_k, uncond_v), each [1, T + num_zero, width]."""
+        """Per site (cond_k, cond_v, uncond_k, uncond_v), each [1, T + num_zero, width]."""
         key = (str(device), dtype)
         cached = self._cache.get(key)
         if cached is None:
             per_weight = _SHARED_KV.setdefault(self.cond, lambda: _WeakIdentityMap(drop_dead=False))
-            shared = per_weight.setdefault(self.k_weight, dict)
+            shared = per_weight.setdefault(self.weights[0][0], dict)
             num_zero, cached = shared.get(key, (None, None))
             if num_zero != self.num_zero:
                 cached = self._project(device, dtype)
@@ -127,14 +97,35 @@ class IDKeyValues:
         return cached
 
     def _project(self, device, dtype):
-        scratch = self.scratch.take(device)
-        out = []
-        for tokens in (self.cond, self.uncond):
-            tokens = tokens.to(device=device, dtype=torch.float32)
-            id_k, id_v = project_id_tokens(tokens, self.k_weight, self.v_weight, self.num_zero, scratch=scratch)
-            out += [id_k.to(dtype), id_v.to(dtype)]
-        self.scratch.release(device)
-        return tuple(out)
+        tokens = torch.cat([self.cond, self.uncond]).to(device=device, dtype=torch.float32)
+        weights = [w for pair in self.weights for w in pair]
+        scratch = None
+        if any(w.dtype != torch.float32 or w.device != tokens.device for w in weights):
+            scratch = torch.empty(max(w.numel() for w in weights), dtype=torch.float32, device=device)
+        sites = []
+        for k_weight, v_weight in self.weights:
+            id_k, id_v = project_id_tokens(tokens, k_weight, v_weight, self.num_zero, dtype=dtype, scratch=scratch)
+            sites.append((id_k[:1], id_v[:1], id_k[1:], id_v[1:]))
+        return sites
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class IDKeyValues:
+    """One site's view of an `IDKeyValueGroup` (a group of its own when none is given)."""
+
+    def __init__(self, cond, uncond, k_weight, v_weight, num_zero, group=None, index=0):
+        self.cond = cond
+        self.uncond = uncond
+        self.k_weight = k_weight
+        self.v_weight = v_weight
+        self.group = group or IDKeyValueGroup(cond, uncond, [(k_weight, v_weight)], num_zero)
+        self.index = index
+
+    def get(self, device, dtype):
+        """(cond_k, cond_v, uncond_k, uncond_v), each [1, T + num_zero, width]."""
+        return self.group.get(device, dtype)[self.index]
 
     def __deepcopy__(self, memo):
         return self
@@ -293,9 +284,9 @@ def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_
     existing = existing or {}
     region = None if mask is None else RegionMask(mask)
     patches = {}
-    scratch = WeightScratch(max(w.numel() for pair in model.kv_weights for w in pair), users=len(model.kv_weights))
-    for site, (k_weight, v_weight) in zip(SITES, model.kv_weights):
-        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero, scratch)
+    group = IDKeyValueGroup(embeds.cond, embeds.uncond, model.kv_weights, num_zero)
+    for index, (site, (k_weight, v_weight)) in enumerate(zip(SITES, model.kv_weights)):
+        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero, group, index)
         patches[site.key] = IdentityAttention(
             kv, site.heads, weight, ortho, sigma_start, sigma_end, attention,
             mask=region, previous=existing.get(site.key))

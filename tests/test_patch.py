@@ -110,9 +110,9 @@ def test_kv_projected_once_per_device_and_dtype(parts, monkeypatch):
     p = make(parts)
     for _ in range(3):
         p(parts.q, parts.k, parts.v, opts())
-    assert len(calls) == 2  # cond and uncond, once
+    assert len(calls) == 1  # cond and uncond in one batch, once
     p(parts.q.double(), parts.k.double(), parts.v.double(), opts())
-    assert len(calls) == 4
+    assert len(calls) == 2
 
 
 def test_reapply_reuses_projections_until_num_zero_changes(parts, monkeypatch):
@@ -122,12 +122,12 @@ def test_reapply_reuses_projections_until_num_zero_changes(parts, monkeypatch):
     first(parts.q, parts.k, parts.v, opts())
     again = make(parts, weight=1.3, start=8.0, end=2.0)  # another slider setting, same embeds and model
     out = again(parts.q, parts.k, parts.v, opts())
-    assert len(calls) == 2
+    assert len(calls) == 1
     torch.testing.assert_close(out, expected(parts, 1.3, (0, 1))[1], atol=1e-5, rtol=1e-5)
     other = IdentityAttention(IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, NZ + 3), HEADS, 0.7,
                               "off", 10.0, 1.0, plain_attention)
     cond_k = other.kv.get(parts.q.device, parts.q.dtype)[0]
-    assert len(calls) == 4 and cond_k.shape[1] == T + NZ + 3
+    assert len(calls) == 2 and cond_k.shape[1] == T + NZ + 3
     assert first.kv.get(parts.q.device, parts.q.dtype)[0].shape[1] == T + NZ  # the old patch keeps its own
 
 
@@ -152,17 +152,24 @@ def test_projected_kv_is_freed_with_its_embeddings_while_the_model_lives(parts):
 
 
 def test_projection_reuses_one_float32_scratch_for_half_weights(parts, monkeypatch):
-    """fp16 weights are copied into one shared float32 buffer, not 2 temporaries per site; same numbers."""
+    """All sites project together on first use: one float32 scratch for the fp16 weights, cond and
+    uncond in one batch per weight pair, and the same numbers as a plain float32 projection."""
     half = SimpleNamespace(**{**vars(fresh_embeds(parts)), "k_w": parts.k_w.half(), "v_w": parts.v_w.half()})
-    scratch = patch_mod.WeightScratch(half.k_w.numel(), users=2)
-    sites = [IDKeyValues(half.cond, half.uncond, half.k_w, half.v_w, n, scratch) for n in (NZ, NZ + 1)]
-    taken = []
-    real_take = scratch.take
-    monkeypatch.setattr(scratch, "take", lambda device: taken.append(real_take(device)) or taken[-1])
-    results = [site.get(parts.q.device, torch.float32) for site in sites]
-    assert len(taken) == 2 and taken[0] is taken[1] and scratch._buffers == {}  # dropped after both users
-    padded = torch.cat([half.cond, torch.zeros(1, NZ, DIM)], dim=1)
-    torch.testing.assert_close(results[0][0], padded @ half.k_w.float().T, atol=1e-5, rtol=1e-5)
+    scratches = []
+    real = patch_mod.project_id_tokens
+    monkeypatch.setattr(patch_mod, "project_id_tokens",
+                        lambda *a, **kw: scratches.append(kw["scratch"]) or real(*a, **kw))
+    weights = [(half.k_w, half.v_w), (half.k_w * 2, half.v_w)]
+    group = patch_mod.IDKeyValueGroup(half.cond, half.uncond, weights, NZ)
+    sites = [IDKeyValues(half.cond, half.uncond, k, v, NZ, group, i) for i, (k, v) in enumerate(weights)]
+    second = sites[1].get(parts.q.device, torch.float32)  # the second site asks first: all are projected
+    assert len(scratches) == 2 and scratches[0] is scratches[1] and scratches[0].dtype == torch.float32
+    sites[0].get(parts.q.device, torch.float32)
+    assert len(scratches) == 2
+    for tokens, k, v in ((half.cond, second[0], second[1]), (half.uncond, second[2], second[3])):
+        padded = torch.cat([tokens, torch.zeros(1, NZ, DIM)], dim=1)
+        torch.testing.assert_close(k, padded @ (half.k_w * 2).float().T, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(v, padded @ half.v_w.float().T, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("latent,tokens,grid", [
