@@ -151,8 +151,9 @@ def test_distilled_sdxl_is_patched_with_a_warning(pack, caplog):
     assert caplog.text == ""
 
 
-def test_empty_embeds_folder_leads_to_an_actionable_error(pack):
+def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch):
     host = pack.nodes.host
-    assert host.embeds_files() == [host.NO_EMBEDS]  # no ComfyUI here: nothing saved
+    monkeypatch.setattr(host, "_files", lambda folder: [])  # nothing saved yet (with or without a host)
+    assert host.embeds_files() == [host.NO_EMBEDS]
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match="Save PuLID Embeddings"):
         host.embeds_path(host.NO_EMBEDS)
