@@ -85,7 +85,7 @@ class DetectedFace:
     bbox: tuple  # (x1, y1, x2, y2) in image pixels
     score: float
     kps: np.ndarray  # [5, 2]: left eye, right eye, nose, left and right mouth corner
-    embedding: np.ndarray  # raw ArcFace embedding, float32 [512] (not normalised)
+    embedding: np.ndarray  # raw ArcFace embedding, float32 [512] (not normalised); None until computed
 
     @property
     def area(self):
@@ -299,21 +299,38 @@ class FaceEncoder:
     # ---- detection
     def detect(self, image):
         """All insightface faces in ``image`` (as given, no resize), each with its ArcFace embedding."""
-        rgb = to_rgb_uint8(image)
-        return self._detect_bgr(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR)
+        faces = self._detect_bgr(bgr)
+        for face in faces:
+            self._embed(bgr, face)
+        return faces
+
+    def choose(self, image, choice="largest", image_index=None):
+        """The chosen insightface face of ``image`` (as given) with its ArcFace embedding.
+
+        Only that face goes through ArcFace, so a group photo costs one recognition, not one per
+        person. Raises FaceNotFoundError when there is no face or fewer than the choice asks for.
+        """
+        bgr = cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR)
+        faces = self._detect_bgr(bgr)
+        if not faces:
+            where = f" in image {image_index}" if image_index is not None else ""
+            raise FaceNotFoundError(f"No face found{where}.", image_index)
+        return self._embed(bgr, select_face(faces, choice, image_index))
 
     def _detect_bgr(self, bgr):
+        """insightface boxes and landmarks; embeddings are added by `_embed` for the faces that need one."""
+        boxes, kpss = self.detector.detect(bgr, max_num=0)
+        return [DetectedFace(bbox=tuple(float(v) for v in boxes[i, :4]), score=float(boxes[i, 4]),
+                             kps=np.asarray(kpss[i], np.float32), embedding=None)
+                for i in range(boxes.shape[0])]
+
+    def _embed(self, bgr, face):
         from insightface.app.common import Face
 
-        boxes, kpss = self.detector.detect(bgr, max_num=0)
-        faces = []
-        for i in range(boxes.shape[0]):
-            face = Face(bbox=boxes[i, :4], kps=kpss[i], det_score=boxes[i, 4])
-            embedding = self.recognizer.get(bgr, face)
-            faces.append(DetectedFace(bbox=tuple(float(v) for v in boxes[i, :4]), score=float(boxes[i, 4]),
-                                      kps=np.asarray(kpss[i], np.float32),
-                                      embedding=np.asarray(embedding, np.float32).reshape(-1)))
-        return faces
+        found = Face(bbox=np.asarray(face.bbox, np.float32), kps=face.kps, det_score=face.score)
+        face.embedding = np.asarray(self.recognizer.get(bgr, found), np.float32).reshape(-1)
+        return face
 
     def _facexlib_faces(self, bgr):
         """[N, 15] rows: box (4), score, 5 landmarks (x, y)."""
@@ -330,7 +347,7 @@ class FaceEncoder:
         rgb = resize_long_side(to_rgb_uint8(image))
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         faces = self._detect_bgr(bgr)
-        chosen = select_face(faces, face, image_index) if faces else None
+        chosen = self._embed(bgr, select_face(faces, face, image_index)) if faces else None
         landmarks = self._landmarks(bgr, chosen, image_index)
         matrix = cv2.estimateAffinePartial2D(landmarks, FFHQ_TEMPLATE_512, method=cv2.LMEDS)[0]
         if matrix is None:

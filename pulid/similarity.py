@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .errors import FaceNotFoundError
-from .face import DetectedFace, select_face, to_rgb_uint8
+from .face import DetectedFace, to_rgb_uint8
 
 
 @dataclass
@@ -34,12 +34,13 @@ def reference_embedding(face_encoder, references, face="largest"):
     """
     units = []
     for index, image in enumerate(references):
-        faces = face_encoder.detect(image)
-        if not faces:
+        try:
+            chosen = face_encoder.choose(image, face, image_index=index)
+        except FaceNotFoundError as exc:
             raise FaceNotFoundError(
-                f"Reference image {index} has no detectable face. Use a clear, front-facing photo of the "
-                f"person, or remove that image from the reference batch.", image_index=index)
-        units.append(_unit(select_face(faces, face, image_index=index).embedding))
+                f"Reference image {index} has no usable face: {exc} Use a clear, front-facing photo of the "
+                f"person, or remove that image from the reference batch.", image_index=index) from None
+        units.append(_unit(chosen.embedding))
     return _unit(np.mean(units, axis=0))
 
 
@@ -53,9 +54,8 @@ def face_similarity(face_encoder, references, images, face="largest"):
     reference = reference_embedding(face_encoder, references, face)
     results = []
     for index, image in enumerate(images):
-        faces = face_encoder.detect(image)
         try:
-            chosen = select_face(faces, face, image_index=index)
+            chosen = face_encoder.choose(image, face, image_index=index)
         except FaceNotFoundError:
             results.append(SimilarityResult(index, None, None))
             continue

@@ -316,3 +316,14 @@ def test_wrong_facexlib_file(model_files, tmp_path):
     (folder / "parsing_bisenet.pth").write_bytes(b"truncated")
     with pytest.raises(PulidFormatError, match="parsing_bisenet.pth"):
         FaceEncoder(model_files["eva"], model_files["ante"], str(folder))
+
+
+def test_only_the_chosen_face_goes_through_arcface(encoder, monkeypatch):
+    calls = []
+    real = encoder.recognizer.get
+    monkeypatch.setattr(encoder.recognizer, "get", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    encoder.encode(three_faces_image(), face="left-to-right #2")
+    assert len(calls) == 1
+    chosen = encoder.choose(three_faces_image(), "size #1")
+    assert len(calls) == 2 and chosen.embedding.shape == (512,)
+    assert len(encoder.detect(three_faces_image())) == 3 and len(calls) == 5  # detect embeds every face
