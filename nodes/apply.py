@@ -2,7 +2,7 @@
 from ..pulid.attention import ORTHO_MODES, PRESETS, resolve_preset
 from . import host
 
-METHODS = ("fidelity", "style", "neutral")
+METHODS = tuple(PRESETS["v1"])  # fidelity, style, neutral: the same names for both versions
 
 
 def _common_inputs():
