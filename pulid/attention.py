@@ -2,9 +2,22 @@
 
 At each site the query of the image tokens also attends to the ID tokens (projected by that site's K/V
 weights); the result is added to the text attention output, either plainly or with part of it removed
-along the text output ("ortho"), which is what keeps the prompt in control of style. This runs 70 times
-per UNet step, so it allocates only what the chosen mode needs.
+along the text output ("ortho"), which is what keeps the prompt in control of style.
+
+This runs 70 times per UNet step, so it is written for its cost, with the official math unchanged:
+- The `num_zero` zero tokens are not materialised. Their keys and values are zero, so each has logit 0
+  and adds nothing to the output; together they weigh `num_zero * exp(0)` in the softmax, which one
+  extra zero key with a logit bias of log(num_zero) gives exactly. v1.1 (32 tokens + 20 zeros) then
+  multiplies 33 keys per query instead of 52.
+- Keys and values are laid out per head once (`head_layout`); the query rows that share ID tokens are
+  one group of a batched matmul, so no per-row copy of the keys is made.
+- Ortho v2's share map and the attention use the same q.k product (unscaled and scaled).
+- The weight is folded into the attention output's matmul, and each ortho mode ends in one or two
+  fused passes over the [B, N, C] output.
 """
+import math
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 
@@ -42,8 +55,9 @@ def project_id_tokens(tokens, k_weight, v_weight, num_zero, dtype=None, scratch=
 
     tokens [B,T,2048] -> (id_k, id_v) [B,T+num_zero,width]. The product runs in float32 whatever the
     weights' storage dtype (the official pipelines keep these projections in float32 modules) and is
-    cast to `dtype` (the query dtype; default: the tokens' dtype). Zero tokens project to zero keys and
-    values, so they only dilute the attention: more zeros = weaker ID, more room for the prompt.
+    cast to `dtype` (default: the tokens' dtype). Zero tokens project to zero keys and values, so they
+    only dilute the attention: more zeros = weaker ID, more room for the prompt. (`id_attention` can
+    take them as a count instead: `num_zero=0` here and there.)
     scratch: optional flat float32 tensor on the tokens' device, at least width*2048 long, that receives
     the float32 copy of each weight. Projecting 70 sites then allocates no 10 MB temporary per weight,
     which the CPU allocator would otherwise keep as resident memory long after.
@@ -63,16 +77,67 @@ def _float32(weight, device, scratch):
     return scratch[:weight.numel()].view(weight.shape).copy_(weight)
 
 
-def _split_heads(x, heads):
-    b, n, c = x.shape
-    return x.view(b, n, heads, c // heads).transpose(1, 2)
+def compute_dtype(query_dtype, ortho):
+    """The dtype the identity term is computed in: float32 for ortho v1/v2 (the official code runs the
+    projection in float32; v2's unscaled logits could overflow fp16), the query's dtype otherwise."""
+    return query_dtype if ortho == "off" else torch.float32
 
 
-def id_attention(q, out, id_k, id_v, heads, weight, ortho="off"):
+def head_layout(id_k, id_v, heads, dtype):
+    """ID keys/values [G,T,C] laid out for the batched head matmuls, with the slot for the zero tokens.
+
+    Returns keys and values, each [G*heads, T+1, C/heads]; the last key and value are zero and stand
+    for all `num_zero` zero tokens (see `IDHeads`).
+    """
+    groups, tokens, width = id_k.shape
+    if width % heads:
+        raise ValueError(f"ID key width {width} is not divisible by {heads} heads")
+    dim = width // heads
+
+    def split(x):
+        heads_first = x.new_zeros((groups, heads, tokens + 1, dim), dtype=dtype)
+        heads_first[:, :, :tokens] = x.view(groups, tokens, heads, dim).transpose(1, 2)
+        return heads_first.view(groups * heads, tokens + 1, dim)
+
+    return split(id_k), split(id_v)
+
+
+@dataclass
+class IDHeads:
+    """One site's ID keys/values in `head_layout`, standing for `num_zero` zero tokens beyond their own.
+
+    bias [T+1, 1] is added to the logits: 0 for the ID tokens, log(num_zero) for the zero slot. The
+    slot's logit is q.0 = 0, so its softmax weight is exp(log(num_zero)) = num_zero * exp(0), the same
+    as num_zero zero tokens; without zero tokens its bias is -inf and its weight exactly 0.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    num_zero: int
+    bias: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        self.bias = self.keys.new_zeros(self.keys.shape[1], 1)
+        self.bias[-1] = math.log(self.num_zero) if self.num_zero > 0 else -math.inf
+
+    def dominant_share(self, probs):
+        """Share of attention `probs` [., T+1, M] on the first five tokens of [ID tokens; zero tokens]."""
+        real = min(NUM_ID_DOMINANT_TOKENS, probs.shape[1] - 1)
+        share = probs[:, :real].sum(dim=1)
+        zeros = min(NUM_ID_DOMINANT_TOKENS - real, self.num_zero)
+        if zeros:  # fewer than five ID tokens: the first zero tokens count too, each 1/num_zero of the slot
+            share = share + probs[:, -1] * (zeros / self.num_zero)
+        return share
+
+
+def id_attention(q, out, id_k, id_v, heads, weight, ortho="off", num_zero=0, mask=None):
     """`out` plus the weighted ID attention of query `q`; the result has `out`'s dtype.
 
-    q, out: [B,N,C] (query after to_q; text attention output before to_out). id_k, id_v: [B or 1,T',C]
-    from `project_id_tokens`. ortho:
+    q, out: [B,N,C] (query after to_q; text attention output before to_out). id_k, id_v: [G,T,C] from
+    `project_id_tokens`, G dividing B: consecutive blocks of B/G query rows share one set of ID tokens
+    (G = 1: all rows). num_zero: zero tokens the keys/values stand for beyond those they hold.
+    mask: optional [B,N,1] factor on the identity term (the text output is kept where it is 0).
+    ortho:
       "off": out + w*id
       "v1":  out + w*(id - p), p = projection of id onto out (sums over the sequence, per sample and
              channel), in float32
@@ -81,25 +146,61 @@ def id_attention(q, out, id_k, id_v, heads, weight, ortho="off"):
     """
     if ortho not in ORTHO_MODES:
         raise PulidError(f"Unknown ortho mode {ortho!r}: choose one of {', '.join(ORTHO_MODES)}.")
-    b, n, c = q.shape
-    if c % heads:
-        raise ValueError(f"query width {c} is not divisible by {heads} heads")
-    id_k = id_k.to(q.dtype).expand(b, -1, -1)
-    id_v = id_v.to(q.dtype).expand(b, -1, -1)
-    qh, kh, vh = _split_heads(q, heads), _split_heads(id_k, heads), _split_heads(id_v, heads)
-    id_out = F.scaled_dot_product_attention(qh, kh, vh).transpose(1, 2).reshape(b, n, c)
+    if q.shape[-1] % heads:
+        raise ValueError(f"query width {q.shape[-1]} is not divisible by {heads} heads")
+    keys, values = head_layout(id_k, id_v, heads, compute_dtype(q.dtype, ortho))
+    return attend(q, out, IDHeads(keys, values, num_zero), weight, ortho, mask)
+
+
+def attend(q, out, id_heads, weight, ortho, mask=None):
+    """`id_attention` on an `IDHeads` (in `compute_dtype`).
+
+    The logits are computed token-major, [groups*heads, T+1, rows]: the softmax then reduces over a
+    strided dimension of 11 to 53 entries while its vector loops run along the rows, several times
+    faster on CPU than a softmax over a short last dimension (and the same on GPU).
+    """
+    keys, values, bias = id_heads.keys, id_heads.values, id_heads.bias
+    batch, tokens, width = q.shape
+    group_heads, _, dim = keys.shape
+    heads = width // dim
+    groups = group_heads // heads
+    if batch % groups:
+        raise ValueError(f"batch of {batch} rows does not split into {groups} groups of ID tokens")
+    rows = batch // groups * tokens
+    # One copy of q into [groups*heads, rows, dim] (cast included), the layout bmm needs.
+    qh = q.new_empty((groups, heads, rows, dim), dtype=keys.dtype)
+    qh.copy_(q.reshape(groups, rows, heads, dim).transpose(1, 2))
+    qh = qh.view(group_heads, rows, dim).mT
+    scale = dim ** -0.5
+    if ortho == "v2":
+        logits = torch.bmm(keys, qh)
+        share = id_heads.dominant_share(torch.softmax(logits + bias, dim=1))
+        share = share.view(groups, heads, rows).mean(dim=1).view(batch, tokens, 1)
+        logits = torch.add(bias, logits, alpha=scale)
+    else:
+        logits = torch.baddbmm(bias, keys, qh, alpha=scale)
+    # weight * attention output, the weight applied inside the matmul (beta=0: the input is ignored).
+    probs = torch.softmax(logits, dim=1).mT
+    wid = torch.baddbmm(probs.new_zeros(()), probs, values, beta=0, alpha=weight)
+    wid = wid.view(groups, heads, rows, dim).transpose(1, 2).reshape(batch, tokens, width)
 
     if ortho == "off":
-        return (out + weight * id_out.to(out.dtype)).to(out.dtype)
+        wid = wid.to(out.dtype)
+        if mask is None:
+            return out + wid
+        return torch.addcmul(out, wid, mask.to(out.dtype))
 
     out32 = out.float()
-    id32 = id_out.float()
-    projection = (out32 * id32).sum(dim=-2, keepdim=True) / (out32 * out32).sum(dim=-2, keepdim=True) * out32
+    # w*p = c*out with c = <out, w*id> / <out, out> per sample and channel (sums over the sequence).
+    coef = (torch.linalg.vecdot(out32, wid, dim=-2) / torch.linalg.vecdot(out32, out32, dim=-2)).unsqueeze(1)
+    # Every mode is out + w*id + f*out: f = -c (v1), (s - 1)*c (v2). Unmasked, out's own 1 joins f, so
+    # the result is one addcmul; masked, only the identity term w*id + f*out is scaled by the mask.
+    keep = 1.0 if mask is None else 0.0
     if ortho == "v1":
-        return (out32 + weight * (id32 - projection)).to(out.dtype)
-
-    # The map is [B,heads,N,T'], made only in this mode. Float32 even for fp16 inputs: the logits are
-    # unscaled and could overflow fp16 (the official code computes them in the query dtype).
-    probs = torch.softmax(qh.float() @ kh.float().transpose(-2, -1), dim=-1)
-    share = probs.mean(dim=1)[..., :NUM_ID_DOMINANT_TOKENS].sum(dim=-1, keepdim=True)
-    return (out32 + weight * (id32 + (share - 1) * projection)).to(out.dtype)
+        factor = keep - coef
+    else:
+        factor = torch.baddbmm(coef.new_tensor(keep), share - 1, coef)
+    term = torch.addcmul(wid, out32, factor)
+    if mask is None:
+        return term.to(out.dtype)
+    return torch.addcmul(out32, term, mask.float()).to(out.dtype)

@@ -11,30 +11,26 @@ of a patched model shares the projection weights, the token embeddings and the K
 duplicating them.
 """
 import copy
-import logging
 import math
 import weakref
 
 import torch
 import torch.nn.functional as F
 
-from .attention import id_attention, project_id_tokens
+from .attention import IDHeads, attend, compute_dtype, head_layout, project_id_tokens
 from .errors import EmbeddingMismatchError
 from .sites import SITES
-
-logger = logging.getLogger(__name__)
 
 # ComfyUI's codes in extra_options["cond_or_uncond"].
 COND = 0
 UNCOND = 1
 
 
-# Projected ID K/V shared between applies: {cond tokens: {K weight: {(device, dtype): (num_zero, kv)}}}.
-# Moving the weight, method-independent sliders (start/end) or the mask re-patches the model; the
-# new patch finds the projections of the previous one here instead of projecting 70 weight pairs
-# again on its first step. Weak keys: an entry goes with its embeddings (and is found stale, then
-# replaced, if its PuLID model goes first).
-# One num_zero per device and dtype is kept, so switching methods back and forth cannot pile up copies.
+# Projected ID K/V shared between applies: {cond tokens: {K weight: {(device, dtype): per-site layouts}}}.
+# Moving the weight, the method (num_zero, ortho), start/end or the mask re-patches the model; the new
+# patch finds the projections of the previous one here instead of projecting 70 weight pairs again
+# on its first step (the zero tokens are a count, not part of the projection). Weak keys: an entry
+# goes with its embeddings (and is found stale, then replaced, if its PuLID model goes first).
 class _WeakIdentityMap:
     """{object: value} by identity, never keeping a key object alive.
 
@@ -62,6 +58,10 @@ class _WeakIdentityMap:
 
 _SHARED_KV = _WeakIdentityMap()
 
+STORE_ORDER = (UNCOND, COND)
+"""Row kinds in the order a site's projected K/V are stored: ComfyUI batches uncond before cond, so
+the usual layouts (uncond+cond, cond alone, uncond alone) are views of the store."""
+
 
 class IDKeyValueGroup:
     """The identity tokens of every site of one apply, projected to K/V together, once per device and dtype.
@@ -71,41 +71,41 @@ class IDKeyValueGroup:
     that is dropped right after, so a first step allocates one buffer, not 140 large temporaries
     (which the CPU allocator would keep resident). The projection weights stay where the checkpoint
     put them (normally CPU), so the 70 weight pairs never occupy VRAM while sampling. Only the
-    results ([T + num_zero, width] per site and row kind) are kept, shared by every patch made from
-    the same embeddings and PuLID model (see `_SHARED_KV`).
+    results are kept, in `head_layout` (uncond then cond, [2*heads, T+1, .] per site), shared by every
+    patch made from the same embeddings and PuLID model (see `_SHARED_KV`).
     """
 
-    def __init__(self, cond, uncond, weights, num_zero):
+    def __init__(self, cond, uncond, weights, heads):
         self.cond = cond
         self.uncond = uncond
         self.weights = list(weights)
-        self.num_zero = num_zero
+        self.heads = list(heads)
         self._cache = {}
 
     def get(self, device, dtype):
-        """Per site (cond_k, cond_v, uncond_k, uncond_v), each [1, T + num_zero, width]."""
+        """Per site (keys, values) in `head_layout`, groups in STORE_ORDER."""
         key = (str(device), dtype)
         cached = self._cache.get(key)
         if cached is None:
             per_weight = _SHARED_KV.setdefault(self.cond, lambda: _WeakIdentityMap(drop_dead=False))
             shared = per_weight.setdefault(self.weights[0][0], dict)
-            num_zero, cached = shared.get(key, (None, None))
-            if num_zero != self.num_zero:
-                cached = self._project(device, dtype)
-                shared[key] = (self.num_zero, cached)
+            cached = shared.get(key)
+            if cached is None:
+                cached = shared[key] = self._project(device, dtype)
             self._cache[key] = cached
         return cached
 
     def _project(self, device, dtype):
-        tokens = torch.cat([self.cond, self.uncond]).to(device=device, dtype=torch.float32)
+        rows = {COND: self.cond, UNCOND: self.uncond}
+        tokens = torch.cat([rows[kind] for kind in STORE_ORDER]).to(device=device, dtype=torch.float32)
         weights = [w for pair in self.weights for w in pair]
         scratch = None
         if any(w.dtype != torch.float32 or w.device != tokens.device for w in weights):
             scratch = torch.empty(max(w.numel() for w in weights), dtype=torch.float32, device=device)
         sites = []
-        for k_weight, v_weight in self.weights:
-            id_k, id_v = project_id_tokens(tokens, k_weight, v_weight, self.num_zero, dtype=dtype, scratch=scratch)
-            sites.append((id_k[:1], id_v[:1], id_k[1:], id_v[1:]))
+        for (k_weight, v_weight), heads in zip(self.weights, self.heads):
+            id_k, id_v = project_id_tokens(tokens, k_weight, v_weight, 0, dtype=dtype, scratch=scratch)
+            sites.append(head_layout(id_k, id_v, heads, dtype))
         return sites
 
     def __deepcopy__(self, memo):
@@ -113,19 +113,40 @@ class IDKeyValueGroup:
 
 
 class IDKeyValues:
-    """One site's view of an `IDKeyValueGroup` (a group of its own when none is given)."""
+    """One site's ID keys/values in an apply: its part of an `IDKeyValueGroup` (a group of its own when
+    none is given) arranged for each row layout the sampler uses, with the zero-token bias."""
 
-    def __init__(self, cond, uncond, k_weight, v_weight, num_zero, group=None, index=0):
+    def __init__(self, cond, uncond, k_weight, v_weight, heads, num_zero, group=None, index=0):
         self.cond = cond
         self.uncond = uncond
         self.k_weight = k_weight
         self.v_weight = v_weight
-        self.group = group or IDKeyValueGroup(cond, uncond, [(k_weight, v_weight)], num_zero)
+        self.heads = heads
+        self.num_zero = num_zero
+        self.group = group or IDKeyValueGroup(cond, uncond, [(k_weight, v_weight)], [heads])
         self.index = index
+        self._layouts = {}
 
-    def get(self, device, dtype):
-        """(cond_k, cond_v, uncond_k, uncond_v), each [1, T + num_zero, width]."""
-        return self.group.get(device, dtype)[self.index]
+    def layout(self, chunks, device, dtype):
+        """`IDHeads` for query rows in `chunks` blocks (ComfyUI's cond_or_uncond codes).
+
+        Made once per row layout: a run of STORE_ORDER is a view of the shared store, any other
+        order a copy kept here.
+        """
+        key = (chunks, str(device), dtype)
+        cached = self._layouts.get(key)
+        if cached is None:
+            keys, values = self.group.get(device, dtype)[self.index]
+            first = STORE_ORDER.index(chunks[0])
+            if chunks == STORE_ORDER[first:first + len(chunks)]:
+                rows = slice(first * self.heads, (first + len(chunks)) * self.heads)
+                keys, values = keys[rows], values[rows]
+            else:
+                rows = torch.cat([torch.arange(self.heads) + STORE_ORDER.index(c) * self.heads for c in chunks])
+                rows = rows.to(keys.device)
+                keys, values = keys.index_select(0, rows), values.index_select(0, rows)
+            cached = self._layouts[key] = IDHeads(keys, values, self.num_zero)
+        return cached
 
     def __deepcopy__(self, memo):
         return self
@@ -158,8 +179,8 @@ def token_grid(latent_hw, tokens):
 class RegionMask:
     """An attention mask (ComfyUI MASK, [H, W] or [B, H, W], 1 = identity here) resized per site.
 
-    One instance is shared by all 70 sites of an apply; resized copies are cached per grid and
-    device, so each resolution is resized once per run, not once per step.
+    One instance is shared by all 70 sites of an apply; resized copies are cached per grid, batch
+    layout and device, so each resolution is resized once per run, not once per step.
     """
 
     def __init__(self, mask):
@@ -172,16 +193,19 @@ class RegionMask:
         self._cache = {}
 
     def rows(self, latent_hw, tokens, rows_per_chunk, chunks, device, dtype):
-        """[chunks * rows_per_chunk, tokens, 1]: mask image i % B for the i-th image of each chunk."""
-        h, w = token_grid(latent_hw, tokens)
-        key = (h, w, str(device), dtype)
-        grid = self._cache.get(key)
-        if grid is None:
+        """[chunks * rows_per_chunk, tokens, 1]: mask image i % B for the i-th image of each chunk.
+
+        Cached per call shape, since every step asks again for the same few.
+        """
+        key = (tuple(latent_hw), tokens, rows_per_chunk, chunks, str(device), dtype)
+        rows = self._cache.get(key)
+        if rows is None:
+            h, w = token_grid(latent_hw, tokens)
             grid = F.interpolate(self.mask[:, None], size=(h, w), mode="bilinear", align_corners=False)
             grid = grid.reshape(grid.shape[0], h * w, 1).to(device=device, dtype=dtype)
-            self._cache[key] = grid
-        index = torch.arange(rows_per_chunk, device=device) % grid.shape[0]
-        return grid[index].repeat(chunks, 1, 1)
+            index = torch.arange(rows_per_chunk, device=device) % grid.shape[0]
+            rows = self._cache[key] = grid[index].repeat(chunks, 1, 1)
+        return rows
 
     def __deepcopy__(self, memo):
         return self
@@ -211,10 +235,8 @@ class IdentityAttention:
       it produces the text attention output and ours is added on top, so patches compose.
     """
 
-    def __init__(self, kv, heads, weight, ortho, sigma_start, sigma_end, attention,
-                 mask=None, previous=None):
+    def __init__(self, kv, weight, ortho, sigma_start, sigma_end, attention, mask=None, previous=None):
         self.kv = kv
-        self.heads = heads
         self.weight = float(weight)
         self.ortho = ortho
         self.sigma_start = float(sigma_start)
@@ -237,28 +259,27 @@ class IdentityAttention:
     def text_attention(self, q, k, v, extra_options):
         if self.previous is not None:
             return self.previous(q, k, v, extra_options)
-        return self.attention(q, k, v, extra_options.get("n_heads", self.heads),
+        return self.attention(q, k, v, extra_options.get("n_heads", self.kv.heads),
                               attn_precision=extra_options.get("attn_precision"), transformer_options=extra_options)
 
     def __call__(self, q, k, v, extra_options):
         out = self.text_attention(q, k, v, extra_options)
         if not self.active(extra_options):
             return out
-        chunks = list(extra_options.get("cond_or_uncond") or [COND])
+        return self.identity_term(q, out, extra_options)
+
+    def identity_term(self, q, out, extra_options):
+        """`out` with this site's identity term added: cond rows see cond tokens, uncond rows uncond."""
+        chunks = tuple(extra_options.get("cond_or_uncond") or (COND,))
         if q.shape[0] % len(chunks):
-            raise ValueError(f"batch of {q.shape[0]} rows does not split into cond_or_uncond {chunks}")
-        rows = q.shape[0] // len(chunks)
-        cond_k, cond_v, uncond_k, uncond_v = self.kv.get(q.device, q.dtype)
-        id_k = torch.cat([(uncond_k if c == UNCOND else cond_k).expand(rows, -1, -1) for c in chunks])
-        id_v = torch.cat([(uncond_v if c == UNCOND else cond_v).expand(rows, -1, -1) for c in chunks])
-        heads = extra_options.get("n_heads", self.heads)
-        result = id_attention(q, out, id_k, id_v, heads, self.weight, self.ortho)
-        if self.mask is None:
-            return result
-        latent_hw = extra_options["original_shape"][-2:]
-        mask = self.mask.rows(latent_hw, q.shape[1], rows, len(chunks), q.device, result.dtype)
-        # Every ortho mode is `out + weight * term`, so masking the difference masks the ID term only.
-        return out + (result - out) * mask
+            raise ValueError(f"batch of {q.shape[0]} rows does not split into cond_or_uncond {list(chunks)}")
+        dtype = compute_dtype(q.dtype, self.ortho)
+        id_heads = self.kv.layout(chunks, q.device, dtype)
+        mask = None
+        if self.mask is not None:
+            mask = self.mask.rows(extra_options["original_shape"][-2:], q.shape[1], q.shape[0] // len(chunks),
+                                  len(chunks), q.device, dtype)
+        return attend(q, out, id_heads, self.weight, self.ortho, mask)
 
 
 def check_embedding(model, embeds):
@@ -284,10 +305,9 @@ def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_
     existing = existing or {}
     region = None if mask is None else RegionMask(mask)
     patches = {}
-    group = IDKeyValueGroup(embeds.cond, embeds.uncond, model.kv_weights, num_zero)
+    group = IDKeyValueGroup(embeds.cond, embeds.uncond, model.kv_weights, [site.heads for site in SITES])
     for index, (site, (k_weight, v_weight)) in enumerate(zip(SITES, model.kv_weights)):
-        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, num_zero, group, index)
+        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, site.heads, num_zero, group, index)
         patches[site.key] = IdentityAttention(
-            kv, site.heads, weight, ortho, sigma_start, sigma_end, attention,
-            mask=region, previous=existing.get(site.key))
+            kv, weight, ortho, sigma_start, sigma_end, attention, mask=region, previous=existing.get(site.key))
     return patches

@@ -44,6 +44,13 @@ def ref_id_attention(q, out, k, v, heads, weight, ortho):
     return out + weight * (id_out + (share - 1) * proj)
 
 
+def assert_within(got, want, tol):
+    """max |got - want| <= tol * max |want|: agreement to `tol` of the output's scale (float32 rounding
+    of values up to ~10 is a few 1e-7 absolute)."""
+    error, scale = (got.double() - want.double()).abs().max().item(), want.double().abs().max().item()
+    assert error <= tol * scale, f"max difference {error:.3g} > {tol:g} x output scale {scale:.3g}"
+
+
 def make_inputs(b=2, n=64, width=640, tokens=10, num_zero=0, seed=0):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(b, n, width, generator=g)
@@ -76,7 +83,7 @@ def test_id_attention_matches_reference(ortho, num_zero, width):
     got = id_attention(q, out, id_k, id_v, heads, 0.8, ortho)
     want = ref_id_attention(q, out, id_k, id_v, heads, 0.8, ortho)
     assert got.dtype == torch.float32 and got.shape == out.shape
-    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("ortho", ["off", "v1", "v2"])
@@ -107,3 +114,40 @@ def test_presets_and_defaults():
     with pytest.raises(PulidError, match="ortho"):
         q, out, tokens, wk, wv = make_inputs()
         id_attention(q, out, *project_id_tokens(tokens, wk, wv, 0), 10, 1.0, "v3")
+
+
+@pytest.mark.parametrize("ortho", ["off", "v1", "v2"])
+@pytest.mark.parametrize("num_zero", [0, 1, 20])
+@pytest.mark.parametrize("tokens_n", [32, 3])  # 3: fewer than the five tokens ortho v2 measures
+def test_zero_tokens_as_a_count_equal_materialised_zero_tokens(ortho, num_zero, tokens_n):
+    """The zero-token slot (logit bias log(num_zero)) gives what num_zero real zero tokens give."""
+    q, out, tokens, wk, wv = make_inputs(width=1280, tokens=tokens_n)
+    padded = project_id_tokens(tokens, wk, wv, num_zero)
+    plain = project_id_tokens(tokens, wk, wv, 0)
+    got = id_attention(q, out, *plain, 20, 0.8, ortho, num_zero=num_zero)
+    assert_within(got, id_attention(q, out, *padded, 20, 0.8, ortho), 1e-6)
+    want = ref_id_attention(q, out, *padded, 20, 0.8, ortho)
+    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("ortho", ["off", "v1", "v2"])
+def test_mask_scales_the_identity_term_only(ortho):
+    q, out, tokens, wk, wv = make_inputs(num_zero=8)
+    id_k, id_v = project_id_tokens(tokens, wk, wv, 0)
+    mask = torch.rand(2, q.shape[1], 1, generator=torch.Generator().manual_seed(3))
+    mask[:, :8] = 0.0
+    got = id_attention(q, out, id_k, id_v, 10, 1.2, ortho, num_zero=8, mask=mask)
+    full = ref_id_attention(q, out, *project_id_tokens(tokens, wk, wv, 8), 10, 1.2, ortho)
+    torch.testing.assert_close(got.double(), out.double() + (full - out.double()) * mask.double(),
+                               atol=1e-6, rtol=1e-6)
+    assert torch.equal(got[:, :8], out[:, :8])
+
+
+def test_rows_grouped_by_id_tokens():
+    """G sets of ID tokens for B = 2G query rows: rows 2g and 2g+1 attend to set g."""
+    q, out, tokens, wk, wv = make_inputs(b=4)
+    id_k, id_v = project_id_tokens(tokens[:2], wk, wv, 0)
+    got = id_attention(q, out, id_k, id_v, 10, 1.0, "v2", num_zero=4)
+    pk, pv = project_id_tokens(tokens[:2], wk, wv, 4)
+    want = ref_id_attention(q, out, pk.repeat_interleave(2, 0), pv.repeat_interleave(2, 0), 10, 1.0, "v2")
+    torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-6)

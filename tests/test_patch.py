@@ -6,6 +6,7 @@ The expected values come from a plain reference written here (per-head softmax a
 """
 import copy
 import gc
+import math
 import weakref
 from types import SimpleNamespace
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from pulid import patch as patch_mod
+from pulid.attention import id_attention
 from pulid.errors import EmbeddingMismatchError
 from pulid.patch import IDKeyValues, IdentityAttention, RegionMask, build_patches, token_grid
 from pulid.sites import SITES
@@ -31,7 +33,7 @@ def plain_attention(q, k, v, heads, attn_precision=None, transformer_options=Non
     return (w @ vh).transpose(1, 2).reshape(b, n, c)
 
 
-def reference_id_term(q, tokens, k_w, v_w, num_zero):
+def reference_id_term(q, tokens, k_w, v_w, num_zero=NZ):
     padded = torch.cat([tokens, torch.zeros(1, num_zero, tokens.shape[-1])], dim=1)
     id_k = (padded @ k_w.T).expand(q.shape[0], -1, -1)
     id_v = (padded @ v_w.T).expand(q.shape[0], -1, -1)
@@ -48,10 +50,9 @@ def parts():
         v=torch.randn(4, 5, WIDTH, generator=g))
 
 
-def make(parts, weight=0.7, start=10.0, end=1.0, mask=None, previous=None):
-    kv = IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, NZ)
-    return IdentityAttention(kv, HEADS, weight, "off", start, end, plain_attention,
-                             mask=mask, previous=previous)
+def make(parts, weight=0.7, start=10.0, end=1.0, mask=None, previous=None, ortho="off"):
+    kv = IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, HEADS, NZ)
+    return IdentityAttention(kv, weight, ortho, start, end, plain_attention, mask=mask, previous=previous)
 
 
 def opts(sigma=5.0, cond_or_uncond=(0, 1), shape=(4, 4, 2, 3)):
@@ -59,14 +60,14 @@ def opts(sigma=5.0, cond_or_uncond=(0, 1), shape=(4, 4, 2, 3)):
             "n_heads": HEADS, "original_shape": list(shape), "attn_precision": None}
 
 
-def expected(parts, weight, order, q=None):
+def expected(parts, weight, order, q=None, num_zero=NZ):
     q = parts.q if q is None else q
     out = plain_attention(q, parts.k, parts.v, HEADS)
     rows = q.shape[0] // len(order)
     terms = []
     for i, c in enumerate(order):
         tokens = parts.uncond if c == 1 else parts.cond
-        terms.append(reference_id_term(q[i * rows:(i + 1) * rows], tokens, parts.k_w, parts.v_w, NZ))
+        terms.append(reference_id_term(q[i * rows:(i + 1) * rows], tokens, parts.k_w, parts.v_w, num_zero))
     return out, out + weight * torch.cat(terms)
 
 
@@ -115,7 +116,8 @@ def test_kv_projected_once_per_device_and_dtype(parts, monkeypatch):
     assert len(calls) == 2
 
 
-def test_reapply_reuses_projections_until_num_zero_changes(parts, monkeypatch):
+def test_reapply_reuses_projections_for_any_method(parts, monkeypatch):
+    """Zero tokens are a count, not part of the projection: another num_zero or ortho projects nothing."""
     calls = count_projections(monkeypatch)
     parts = fresh_embeds(parts)
     first = make(parts, weight=0.7)
@@ -124,16 +126,31 @@ def test_reapply_reuses_projections_until_num_zero_changes(parts, monkeypatch):
     out = again(parts.q, parts.k, parts.v, opts())
     assert len(calls) == 1
     torch.testing.assert_close(out, expected(parts, 1.3, (0, 1))[1], atol=1e-5, rtol=1e-5)
-    other = IdentityAttention(IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, NZ + 3), HEADS, 0.7,
-                              "off", 10.0, 1.0, plain_attention)
-    cond_k = other.kv.get(parts.q.device, parts.q.dtype)[0]
-    assert len(calls) == 2 and cond_k.shape[1] == T + NZ + 3
-    assert first.kv.get(parts.q.device, parts.q.dtype)[0].shape[1] == T + NZ  # the old patch keeps its own
+    kv = IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, HEADS, NZ + 3)
+    other = IdentityAttention(kv, 0.7, "off", 10.0, 1.0, plain_attention)
+    out = other(parts.q, parts.k, parts.v, opts())
+    assert len(calls) == 1
+    torch.testing.assert_close(out, expected(parts, 0.7, (0, 1), num_zero=NZ + 3)[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("ortho", ["off", "v1", "v2"])
+def test_layouts_are_views_of_the_shared_store_except_unusual_orders(parts, ortho):
+    p = make(parts, ortho=ortho)
+    dtype = torch.float32
+    store_k, store_v = p.kv.group.get(parts.q.device, dtype)[0]
+    for chunks in ((1, 0), (0,), (1,)):  # uncond+cond as ComfyUI batches them, or one kind alone
+        layout = p.kv.layout(chunks, parts.q.device, dtype)
+        keys, values = layout.keys, layout.values
+        assert keys.untyped_storage().data_ptr() == store_k.untyped_storage().data_ptr()
+        assert values.untyped_storage().data_ptr() == store_v.untyped_storage().data_ptr()
+    reordered = p.kv.layout((0, 1), parts.q.device, dtype)
+    assert reordered is p.kv.layout((0, 1), parts.q.device, dtype)  # kept, not rebuilt per call
+    assert torch.equal(reordered.keys, torch.cat([store_k[HEADS:], store_k[:HEADS]]))
 
 
 def test_shared_projections_go_with_their_embeddings(parts):
     parts = fresh_embeds(parts)
-    make(parts).kv.get(parts.q.device, parts.q.dtype)
+    make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype)
     key = id(parts.cond)
     assert key in patch_mod._SHARED_KV._entries
     del parts
@@ -144,9 +161,9 @@ def test_shared_projections_go_with_their_embeddings(parts):
 def test_projected_kv_is_freed_with_its_embeddings_while_the_model_lives(parts):
     """The K weights outlive every embedding; nothing tied to them may keep old K/V alive."""
     parts = fresh_embeds(parts)
-    cond_k = make(parts).kv.get(parts.q.device, parts.q.dtype)[0]
-    alive = weakref.ref(cond_k)
-    del parts, cond_k
+    keys = make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype).keys
+    alive = weakref.ref(keys)
+    del parts, keys
     gc.collect()
     assert alive() is None
 
@@ -160,16 +177,22 @@ def test_projection_reuses_one_float32_scratch_for_half_weights(parts, monkeypat
     monkeypatch.setattr(patch_mod, "project_id_tokens",
                         lambda *a, **kw: scratches.append(kw["scratch"]) or real(*a, **kw))
     weights = [(half.k_w, half.v_w), (half.k_w * 2, half.v_w)]
-    group = patch_mod.IDKeyValueGroup(half.cond, half.uncond, weights, NZ)
-    sites = [IDKeyValues(half.cond, half.uncond, k, v, NZ, group, i) for i, (k, v) in enumerate(weights)]
-    second = sites[1].get(parts.q.device, torch.float32)  # the second site asks first: all are projected
+    group = patch_mod.IDKeyValueGroup(half.cond, half.uncond, weights, [HEADS, HEADS])
+    sites = [IDKeyValues(half.cond, half.uncond, k, v, HEADS, NZ, group, i) for i, (k, v) in enumerate(weights)]
+    layout = sites[1].layout((1, 0), parts.q.device, torch.float32)  # the second site asks first
+    keys, values = layout.keys, layout.values
     assert len(scratches) == 2 and scratches[0] is scratches[1] and scratches[0].dtype == torch.float32
-    sites[0].get(parts.q.device, torch.float32)
+    sites[0].layout((1, 0), parts.q.device, torch.float32)
     assert len(scratches) == 2
-    for tokens, k, v in ((half.cond, second[0], second[1]), (half.uncond, second[2], second[3])):
-        padded = torch.cat([tokens, torch.zeros(1, NZ, DIM)], dim=1)
-        torch.testing.assert_close(k, padded @ (half.k_w * 2).float().T, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(v, padded @ half.v_w.float().T, atol=1e-5, rtol=1e-5)
+    d = WIDTH // HEADS
+    for g, tokens in enumerate((half.uncond, half.cond)):  # uncond rows first, as ComfyUI batches them
+        k = (tokens @ (half.k_w * 2).float().T)[0].view(T, HEADS, d).transpose(0, 1)
+        v = (tokens @ half.v_w.float().T)[0].view(T, HEADS, d).transpose(0, 1)
+        heads = slice(g * HEADS, (g + 1) * HEADS)
+        torch.testing.assert_close(keys[heads, :T], k, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(values[heads, :T], v, atol=1e-5, rtol=1e-5)
+        assert torch.all(keys[heads, T] == 0) and torch.all(values[heads, T] == 0)  # the zero-token slot
+    assert layout.bias.flatten().tolist() == [0.0] * T + [pytest.approx(math.log(NZ))]
 
 
 @pytest.mark.parametrize("latent,tokens,grid", [
@@ -257,7 +280,7 @@ def test_deepcopy_shares_tensors(parts):
     options = {"transformer_options": {"patches_replace": {"attn2": {("input", 4, 0): p}}}}
     clone = copy.deepcopy(options)["transformer_options"]["patches_replace"]["attn2"][("input", 4, 0)]
     assert clone.kv.k_weight is p.kv.k_weight and clone.kv.cond is p.kv.cond
-    assert clone.kv.get(parts.q.device, parts.q.dtype)[0] is p.kv.get(parts.q.device, parts.q.dtype)[0]
+    assert clone.kv.layout((0, 1), parts.q.device, parts.q.dtype) is p.kv.layout((0, 1), parts.q.device, parts.q.dtype)
     assert clone.mask.mask is p.mask.mask
     clone.weight = 0.0  # a copy can be changed without touching the original
     assert p.weight == 0.7
@@ -269,3 +292,21 @@ def test_sigma_is_read_once_per_step_tensor():
     sigmas.fill_(1.0)  # the same tensor object again: the cached value is used, the tensor is not read
     assert patch_mod.current_sigma(sigmas) == 5.0
     assert patch_mod.current_sigma(torch.tensor([2.5])) == 2.5  # the next step's tensor is read
+
+
+@pytest.mark.parametrize("ortho", ["v1", "v2"])
+@pytest.mark.parametrize("order", [(1, 0), (0, 1, 1, 0)])
+def test_ortho_routing_and_mask_match_the_plain_formula(parts, ortho, order):
+    """Through the patch (shared store, row layouts, zero-token slot) = id_attention on the routed rows
+    with the zero tokens materialised."""
+    mask = torch.zeros(1, 2, 3)
+    mask[..., 1:] = 1.0
+    got = make(parts, ortho=ortho, mask=RegionMask(mask))(parts.q, parts.k, parts.v,
+                                                          opts(cond_or_uncond=order, shape=(4, 4, 2, 3)))
+    out = plain_attention(parts.q, parts.k, parts.v, HEADS)
+    rows = parts.q.shape[0] // len(order)
+    padded = {c: patch_mod.project_id_tokens(t, parts.k_w, parts.v_w, NZ) for c, t in ((0, parts.cond), (1, parts.uncond))}
+    id_k = torch.cat([padded[c][0].expand(rows, -1, -1) for c in order])
+    id_v = torch.cat([padded[c][1].expand(rows, -1, -1) for c in order])
+    full = id_attention(parts.q, out, id_k, id_v, HEADS, 0.7, ortho)
+    torch.testing.assert_close(got, out + (full - out) * mask.reshape(1, 6, 1), atol=1e-6, rtol=1e-6)

@@ -102,8 +102,8 @@ def test_clone_of_patched_model_shares_tensors(comfy):
     patch_mod = comfy.pack.pulid.patch
     g = torch.Generator().manual_seed(0)
     kv = patch_mod.IDKeyValues(torch.randn(1, 4, 8, generator=g), torch.zeros(1, 4, 8),
-                               torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g), 2)
-    patch = patch_mod.IdentityAttention(kv, 1, 1.0, "off", 1e9, 0.0, comfy.pack.nodes.host.attention_function())
+                               torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g), 1, 2)
+    patch = patch_mod.IdentityAttention(kv, 1.0, "off", 1e9, 0.0, comfy.pack.nodes.host.attention_function())
     model = model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"), torch.device("cpu"))
     model.set_model_attn2_replace(patch, "input", 4, 0)
     clone = model.clone()
