@@ -4,8 +4,9 @@
 
 ComfyUI caches the Encode Face output, so when an artist moves a slider only Apply PuLID runs again.
 Baseline: ModelPatcher.clone() alone, the floor for any node that returns a patched MODEL.
-Also reported: the ID K/V the first sampling step needs, projected for a new method (num_zero) and
-shared after a slider change. Target: <= 10 ms from changed widget to patched model.
+Also reported: the ID K/V the first sampling step needs, projected for new embeddings and shared after
+any widget change (weight, method, start/end, mask: the zero tokens are a count, not part of the
+projection). Target: <= 10 ms from changed widget to patched model.
 """
 import itertools
 import time
@@ -45,19 +46,24 @@ def main():
 
     import torch
 
-    def first_step_kv(weight, method):
+    def first_step_kv(weight, method, embeds):
         """Seconds to get every site's ID K/V, as the first sampling step after an apply does."""
         patched = apply_node.apply(base, handle, embeds, weight, method, 0.0, 1.0)[0]
         patches = patched.model_options["transformer_options"]["patches_replace"]["attn2"].values()
         begin = time.perf_counter()
         for patch in patches:
-            patch.kv.get(torch.device("cpu"), torch.float32)
+            patch.kv.layout((1, 0), torch.device("cpu"), torch.float32)
         return time.perf_counter() - begin, patched
 
-    cold, keep = first_step_kv(0.8, "neutral")  # a num_zero no earlier apply used: projects all 70 sites
-    slider, _ = first_step_kv(1.1, "neutral")  # same embeds/model/num_zero: shared projections
+    from pulid.embedding import IDEmbedding
+
+    fresh = IDEmbedding(embeds.cond.clone(), embeds.uncond.clone(), embeds.version, dict(embeds.metadata))
+    cold, keep = first_step_kv(0.8, "fidelity", fresh)  # embeddings no apply used yet: projects all 70 sites
+    method, _ = first_step_kv(0.8, "style", fresh)  # other num_zero and ortho: shared projections
+    slider, _ = first_step_kv(1.1, "style", fresh)
     report("first sampling step's ID K/V (70 sites, CPU fp32)",
-           [("after a new method / first apply", f"{cold * 1e3:.1f} ms"),
+           [("after a new face / first apply", f"{cold * 1e3:.1f} ms"),
+            ("after a method change", f"{method * 1e3:.2f} ms"),
             ("after a weight/start/end/mask change", f"{slider * 1e3:.2f} ms")], header=("when", "time"))
     del keep
 

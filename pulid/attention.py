@@ -184,23 +184,25 @@ def attend(q, out, id_heads, weight, ortho, mask=None):
     wid = torch.baddbmm(probs.new_zeros(()), probs, values, beta=0, alpha=weight)
     wid = wid.view(groups, heads, rows, dim).transpose(1, 2).reshape(batch, tokens, width)
 
+    # From here every step works in place on `wid` (a fresh tensor) where it can: on CPU each new
+    # [B, N, C] temporary costs page faults, not just a pass.
     if ortho == "off":
         wid = wid.to(out.dtype)
         if mask is None:
-            return out + wid
+            return wid.add_(out)
         return torch.addcmul(out, wid, mask.to(out.dtype))
 
     out32 = out.float()
     # w*p = c*out with c = <out, w*id> / <out, out> per sample and channel (sums over the sequence).
-    coef = (torch.linalg.vecdot(out32, wid, dim=-2) / torch.linalg.vecdot(out32, out32, dim=-2)).unsqueeze(1)
-    # Every mode is out + w*id + f*out: f = -c (v1), (s - 1)*c (v2). Unmasked, out's own 1 joins f, so
-    # the result is one addcmul; masked, only the identity term w*id + f*out is scaled by the mask.
-    keep = 1.0 if mask is None else 0.0
+    coef = (out32 * wid).sum(dim=-2, keepdim=True) / (out32 * out32).sum(dim=-2, keepdim=True)
+    # Every mode is out + w*id + f*out with f = -c (v1), (s - 1)*c (v2); masked, only the identity
+    # term w*id + f*out is scaled by the mask.
     if ortho == "v1":
-        factor = keep - coef
+        term = wid.addcmul_(out32, (1.0 if mask is None else 0.0) - coef)
     else:
-        factor = torch.baddbmm(coef.new_tensor(keep), share - 1, coef)
-    term = torch.addcmul(wid, out32, factor)
+        term = wid.addcmul_(out32 * coef, share - 1)
+        if mask is None:
+            term.add_(out32)
     if mask is None:
         return term.to(out.dtype)
     return torch.addcmul(out32, term, mask.float()).to(out.dtype)
