@@ -174,13 +174,15 @@ def attend(q, out, id_heads, weight, ortho, mask=None):
     scale = dim ** -0.5
     if ortho == "v2":
         logits = torch.bmm(keys, qh)
-        share = id_heads.dominant_share(torch.softmax(logits + bias, dim=1))
+        probs = logits + bias
+        share = id_heads.dominant_share(torch.softmax(probs, dim=1, out=probs))
         share = share.view(groups, heads, rows).mean(dim=1).view(batch, tokens, 1)
-        logits = torch.add(bias, logits, alpha=scale)
+        logits = logits.mul_(scale).add_(bias)
     else:
         logits = torch.baddbmm(bias, keys, qh, alpha=scale)
-    # weight * attention output, the weight applied inside the matmul (beta=0: the input is ignored).
-    probs = torch.softmax(logits, dim=1).mT
+    # weight * attention output, the weight applied inside the matmul (beta=0: the input is ignored);
+    # softmaxes overwrite their input, one [groups*heads, T+1, rows] buffer fewer each.
+    probs = torch.softmax(logits, dim=1, out=logits).mT
     wid = torch.baddbmm(probs.new_zeros(()), probs, values, beta=0, alpha=weight)
     wid = wid.view(groups, heads, rows, dim).transpose(1, 2).reshape(batch, tokens, width)
 
@@ -193,14 +195,16 @@ def attend(q, out, id_heads, weight, ortho, mask=None):
         return torch.addcmul(out, wid, mask.to(out.dtype))
 
     out32 = out.float()
-    # w*p = c*out with c = <out, w*id> / <out, out> per sample and channel (sums over the sequence).
-    coef = (out32 * wid).sum(dim=-2, keepdim=True) / (out32 * out32).sum(dim=-2, keepdim=True)
+    # w*p = c*out with c = <out, w*id> / <out, out> per sample and channel (sums over the sequence);
+    # one scratch tensor serves both products and v2's c*out.
+    scratch = torch.mul(out32, wid)
+    coef = scratch.sum(dim=-2, keepdim=True) / torch.mul(out32, out32, out=scratch).sum(dim=-2, keepdim=True)
     # Every mode is out + w*id + f*out with f = -c (v1), (s - 1)*c (v2); masked, only the identity
     # term w*id + f*out is scaled by the mask.
     if ortho == "v1":
         term = wid.addcmul_(out32, (1.0 if mask is None else 0.0) - coef)
     else:
-        term = wid.addcmul_(out32 * coef, share - 1)
+        term = wid.addcmul_(torch.mul(out32, coef, out=scratch), share - 1)
         if mask is None:
             term.add_(out32)
     if mask is None:
