@@ -2,7 +2,9 @@
 region masks on odd grids, chaining over foreign replaces, and sharing under deepcopy.
 
 The expected values come from a plain reference written here (per-head softmax attention over
-[tokens; zero tokens] projected by the site's K/V weights), not from pulid.attention.
+[tokens; zero tokens] projected by the site's K/V weights); only the ortho-mode test uses
+pulid.attention.id_attention on materialised zero tokens (itself checked against float64 references in
+test_attention.py), to check what the patch adds: shared store, row layouts and the zero-token slot.
 """
 import copy
 import gc
