@@ -12,8 +12,8 @@ This runs 70 times per UNet step, so it is written for its cost, with the offici
 - Keys and values are laid out per head once (`head_layout`); the query rows that share ID tokens are
   one group of a batched matmul, so no per-row copy of the keys is made.
 - Ortho v2's share map and the attention use the same q.k product (unscaled and scaled).
-- The weight is folded into the attention output's matmul, and each ortho mode ends in one or two
-  fused passes over the [B, N, C] output.
+- The weight is folded into the attention output's matmul, and the ortho modes work in place on that
+  output with one scratch buffer (each new [B, N, C] temporary is a cache miss inside a UNet step).
 """
 import math
 from dataclasses import dataclass, field
@@ -157,7 +157,7 @@ def attend(q, out, id_heads, weight, ortho, mask=None):
 
     The logits are computed token-major, [groups*heads, T+1, rows]: the softmax then reduces over a
     strided dimension of 11 to 53 entries while its vector loops run along the rows, several times
-    faster on CPU than a softmax over a short last dimension (and the same on GPU).
+    faster on CPU than a softmax over a short last dimension (measured on CPU only).
     """
     keys, values, bias = id_heads.keys, id_heads.values, id_heads.bias
     batch, tokens, width = q.shape
