@@ -6,7 +6,6 @@ No weights can be downloaded, so every network is built at its real size with ra
 """
 import argparse
 import gc
-import importlib.util
 import logging
 import os
 import platform
@@ -18,7 +17,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATED = os.path.join(ROOT, "bench", "_generated")
-sys.path.insert(0, os.path.join(ROOT, "tests"))  # the make_* generators the tests use
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # the make_* generators, the pack import and ComfyUI runner
 sys.path.insert(0, ROOT)
 
 log = logging.getLogger("bench")
@@ -51,18 +50,11 @@ def start_comfy(path, device):
     """Import ComfyUI from `path` (CPU mode unless a GPU was asked for) and return the pack's host module."""
     if not path or not os.path.isfile(os.path.join(path, "comfy", "model_management.py")):
         sys.exit("This benchmark needs ComfyUI: pass --comfyui <checkout> or set COMFYUI_PATH.")
-    sys.path.insert(0, path)
-    import comfy.cli_args
+    import comfyui_inprocess
+    from pack import pack_module
 
-    comfy.cli_args.args.cpu = device == "cpu"
-    import comfy.model_management  # noqa: F401  (reads args.cpu at import)
-
-    spec = importlib.util.spec_from_file_location("pulid_sdxl", os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
-    pack = importlib.util.module_from_spec(spec)
-    sys.modules["pulid_sdxl"] = pack
-    spec.loader.exec_module(pack)
-    return importlib.import_module("pulid_sdxl.nodes.host")
+    comfyui_inprocess.import_comfyui(path, cpu=device == "cpu")
+    return pack_module("nodes.host")
 
 
 def build_sdxl(device, dtype, seed=0):

@@ -106,7 +106,6 @@ def main():
     args = parser.parse_args()
     host = start_comfy(args.comfyui, args.device)
     from pulid.attention import DEFAULT_WEIGHT, resolve_preset
-    from pulid import patch as pulid_patch
     from pulid.embedding import IDEmbedding
 
     base = build_sdxl(args.device, DTYPES[args.dtype])
@@ -146,7 +145,7 @@ def main():
     after = PeakMemory(args.device).current()
     log.info("after the runs (patched models and their embeddings released, gc + allocator trim): %+.1f MB "
              "against before them; PuLID K/V sets still alive: %d", (after - before) / MB,
-             len(pulid_patch._SHARED_KV._entries))
+             sum(1 for o in gc.get_objects() if isinstance(o, IDEmbedding) and o.projections))
 
     model = patched()
     times = interleaved({"clone() of base": base.clone, "clone() of PuLID-patched": model.clone}, 20)

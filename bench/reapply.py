@@ -19,7 +19,9 @@ def main():
     parser.set_defaults(reps=50)
     args = parser.parse_args()
     host = start_comfy(args.comfyui, "cpu")
-    import pulid_sdxl.nodes as pack_nodes
+    from pack import pack_module
+
+    pack_nodes = pack_module("nodes")
 
     base = build_sdxl("meta", None)  # patching never touches UNet weights
     pulid, embeds = pulid_fixture("v1.1")

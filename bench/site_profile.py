@@ -32,15 +32,27 @@ def site_shapes(size):
     return ((640, (size // 16) ** 2, 10), (1280, (size // 32) ** 2, 60))
 
 
+class PulidWeights:
+    """What the patch reads of a PuLID model: its K/V weights (a class: the embeddings refer to it weakly)."""
+
+    def __init__(self, kv_weights):
+        self.kv_weights = kv_weights
+
+
 def make_site(width, tokens, num_zero, ortho, seed=0):
     """A site with fp16 projection weights on the CPU, as loaded; its K/V go to the query's device on first call."""
-    from pulid.patch import IdentityAttention, IDKeyValues
+    from pack import pack_module
 
+    attn2 = pack_module("nodes.attn2")
+    embedding = pack_module("pulid.embedding")
+    sites = pack_module("pulid.sites").SITES
     g = torch.Generator().manual_seed(seed)
     cond, uncond = (torch.randn(1, tokens, 2048, generator=g) for _ in range(2))
     k_weight, v_weight = (torch.randn(width, 2048, generator=g).half() * 0.02 for _ in range(2))
-    kv = IDKeyValues(cond, uncond, k_weight, v_weight, width // 64, num_zero)
-    return IdentityAttention(kv, 0.8, ortho, 1e9, 0.0, attention=None)
+    index = next(i for i, site in enumerate(sites) if site.width == width)
+    model = PulidWeights([(k_weight, v_weight)] * (index + 1))  # sites before `index` only fill the list
+    kv = attn2.IDKeyValues(embedding.IDEmbedding(cond, uncond, "v1.1"), model, index, num_zero)
+    return attn2.IdentityAttention(kv, 0.8, ortho, 1e9, 0.0, attention=None)
 
 
 def timed(fn, reps, device):

@@ -66,7 +66,9 @@ class IdentityTermTimer:
     ortho, mask), attributed to the variant running by its weight, ortho and zero tokens."""
 
     def __init__(self, device):
-        from pulid_sdxl.pulid.patch import IdentityAttention
+        from pack import pack_module
+
+        IdentityAttention = pack_module("nodes.attn2").IdentityAttention
 
         self.device, self.seconds, inner = device, {}, IdentityAttention.identity_term
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..pulid.errors import ModelFileError, PulidError
-from ..pulid.patch import build_patches
+from .attn2 import build_patches
 
 log = logging.getLogger(__name__)
 

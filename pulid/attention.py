@@ -102,6 +102,26 @@ def head_layout(id_k, id_v, heads, dtype):
     return split(id_k), split(id_v)
 
 
+def project_sites(tokens, kv_weights, heads, device, dtype):
+    """Every site's ID keys/values in `head_layout`: [(keys, values)] in the order of `kv_weights`.
+
+    tokens [G,T,2048] (e.g. uncond and cond stacked) go through each weight pair as one batch. fp16/bf16
+    weights are widened into a single float32 scratch buffer dropped right after, so projecting all
+    sites allocates one buffer, not 140 large temporaries (which the CPU allocator would keep resident).
+    The weights stay where the checkpoint put them (normally CPU): they never occupy VRAM while sampling.
+    """
+    tokens = tokens.to(device=device, dtype=torch.float32)
+    flat = [w for pair in kv_weights for w in pair]
+    scratch = None
+    if any(w.dtype != torch.float32 or w.device != tokens.device for w in flat):
+        scratch = torch.empty(max(w.numel() for w in flat), dtype=torch.float32, device=device)
+    sites = []
+    for (k_weight, v_weight), site_heads in zip(kv_weights, heads):
+        id_k, id_v = project_id_tokens(tokens, k_weight, v_weight, 0, dtype=dtype, scratch=scratch)
+        sites.append(head_layout(id_k, id_v, site_heads, dtype))
+    return sites
+
+
 @dataclass
 class IDHeads:
     """One site's ID keys/values in `head_layout`, standing for `num_zero` zero tokens beyond their own.

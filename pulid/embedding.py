@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .attention import project_sites
 from .errors import EmbeddingMismatchError, PulidError, PulidFormatError
+from .sites import SITES
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,30 @@ class IDEmbedding:
     uncond: torch.Tensor
     version: str
     metadata: dict = field(default_factory=dict)
+    projections: dict = field(default_factory=dict, repr=False, compare=False)
+    """(id of the PuLID model, device, dtype) -> (weak reference to the model, per-site keys/values)."""
 
     @property
     def num_tokens(self):
         return self.cond.shape[1]
+
+    def site_keys_values(self, model, device, dtype):
+        """Per site (keys, values) of [uncond; cond] through `model`'s K/V weights, in `head_layout`.
+
+        Projected once per PuLID model, device and dtype and kept here, so every patch made from these
+        embeddings (another weight, method, window or mask) reuses them; the zero tokens are a count
+        (`IDHeads`), not part of the projection. The K/V go with the embeddings; an entry whose model
+        is gone is dropped on the next call, so a replaced model's K/V do not stay behind.
+        """
+        for key in [k for k, (ref, _) in self.projections.items() if ref() is None]:
+            del self.projections[key]
+        key = (id(model), str(device), dtype)
+        entry = self.projections.get(key)
+        if entry is None or entry[0]() is not model:
+            tokens = torch.cat([self.uncond, self.cond])
+            kv = project_sites(tokens, model.kv_weights, [site.heads for site in SITES], device, dtype)
+            entry = self.projections[key] = (weakref.ref(model), kv)
+        return entry[1]
 
     def save(self, path):
         """Write a .safetensors file that `IDEmbedding.load` (and nothing else) recognises."""
@@ -175,3 +197,16 @@ def encode_identity(model, id_conds, vit_hiddens, multi_image="auto", noise=0.0,
     }
     log.debug("Encoded %d face(s) with PuLID %s (%s): %d tokens", len(id_conds), version, multi_image, cond.shape[1])
     return IDEmbedding(cond=cond, uncond=uncond, version=version, metadata=metadata)
+
+
+def check_embedding(model, embeds):
+    """Raise EmbeddingMismatchError unless `embeds` was made by a model of the same version."""
+    if embeds.version != model.version:
+        raise EmbeddingMismatchError(
+            f"These face embeddings were made with a PuLID {embeds.version} model but are applied with "
+            f"PuLID {model.version} ({model.path}). Encode the face again with the {model.version} "
+            f"model, or load the {embeds.version} model in the Apply node.")
+    if embeds.cond.shape[-1] != model.kv_weights[0][0].shape[1]:
+        raise EmbeddingMismatchError(
+            f"Face embeddings have {embeds.cond.shape[-1]} features per token but the PuLID model "
+            f"{model.path} expects {model.kv_weights[0][0].shape[1]}; encode the face again.")

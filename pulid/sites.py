@@ -6,8 +6,8 @@ contributes attn1 (even index) then attn2 (odd index), so the ID layers are n = 
 
 diffusers registers `down_blocks` and `up_blocks` before `mid_block` in `UNet2DConditionModel.__init__`,
 so the enumeration is down_blocks.1, down_blocks.2, up_blocks.0, up_blocks.1 and the middle block LAST,
-even though the middle block runs between the down and up path. ComfyUI names the same layers by
-(block kind, block id, transformer index), which is the key of an attn2 patch.
+even though the middle block runs between the down and up path. A host names the same layers its own
+way (ComfyUI: see nodes/attn2.py); here a site is its checkpoint index, its block and its width.
 """
 from dataclasses import dataclass
 
@@ -22,8 +22,10 @@ HEAD_DIM = 64
 class Site:
     """One cross-attention layer that gets an ID branch."""
 
-    key: tuple
-    """ComfyUI attn2 patch key, e.g. ("input", 4, 0)."""
+    block: str
+    """The diffusers attention module holding it, e.g. "down_blocks.1.attentions.0"."""
+    layer: int
+    """Transformer block index inside `block`."""
     width: int
     """Channels of the layer's query/output (640 or 1280): the K/V weights are [width, 2048]."""
     heads: int
@@ -34,29 +36,30 @@ class Site:
     """The same layer in diffusers naming, for cross-checking against the official pipeline."""
 
 
-# (ComfyUI block kind, block id, diffusers attention module, transformer depth, width), in diffusers order.
-_BLOCKS = (
-    ("input", 4, "down_blocks.1.attentions.0", 2, 640),
-    ("input", 5, "down_blocks.1.attentions.1", 2, 640),
-    ("input", 7, "down_blocks.2.attentions.0", 10, 1280),
-    ("input", 8, "down_blocks.2.attentions.1", 10, 1280),
-    ("output", 0, "up_blocks.0.attentions.0", 10, 1280),
-    ("output", 1, "up_blocks.0.attentions.1", 10, 1280),
-    ("output", 2, "up_blocks.0.attentions.2", 10, 1280),
-    ("output", 3, "up_blocks.1.attentions.0", 2, 640),
-    ("output", 4, "up_blocks.1.attentions.1", 2, 640),
-    ("output", 5, "up_blocks.1.attentions.2", 2, 640),
-    ("middle", 0, "mid_block.attentions.0", 10, 1280),
+# (diffusers attention module, transformer depth, width), in diffusers order.
+BLOCKS = (
+    ("down_blocks.1.attentions.0", 2, 640),
+    ("down_blocks.1.attentions.1", 2, 640),
+    ("down_blocks.2.attentions.0", 10, 1280),
+    ("down_blocks.2.attentions.1", 10, 1280),
+    ("up_blocks.0.attentions.0", 10, 1280),
+    ("up_blocks.0.attentions.1", 10, 1280),
+    ("up_blocks.0.attentions.2", 10, 1280),
+    ("up_blocks.1.attentions.0", 2, 640),
+    ("up_blocks.1.attentions.1", 2, 640),
+    ("up_blocks.1.attentions.2", 2, 640),
+    ("mid_block.attentions.0", 10, 1280),
 )
 
 
 def _build_sites():
     sites = []
-    for kind, block, module, depth, width in _BLOCKS:
+    for module, depth, width in BLOCKS:
         for j in range(depth):
             sites.append(
                 Site(
-                    key=(kind, block, j),
+                    block=module,
+                    layer=j,
                     width=width,
                     heads=width // HEAD_DIM,
                     n=2 * len(sites) + 1,
@@ -68,9 +71,6 @@ def _build_sites():
 
 SITES = _build_sites()
 """All 70 sites in checkpoint order (n = 1, 3, ..., 139)."""
-
-SITE_BY_KEY = {site.key: site for site in SITES}
-"""ComfyUI attn2 patch key -> Site."""
 
 SITE_INDEX_BY_N = {site.n: i for i, site in enumerate(SITES)}
 """Official checkpoint index n -> position in SITES."""

@@ -6,8 +6,8 @@ import torch
 
 import make_face_models
 import make_pulid
-from pulid import cli, doctor
-from pulid.models_catalog import ANTELOPEV2
+from pulid_cli import doctor, main as cli
+from pulid_cli.catalog import ANTELOPEV2
 
 
 def _write_onnx(path):

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pulid import cli, fetch
+from pulid_cli import fetch, main as cli
 from pulid.errors import ModelFileError
-from pulid.models_catalog import CATALOG, ArchiveMember, ModelFile
+from pulid_cli.catalog import CATALOG, ArchiveMember, ModelFile
 
 
 class Server:

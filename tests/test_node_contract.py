@@ -3,15 +3,13 @@
 Node ids, input names and widget order are a public contract (saved workflows store widget values
 by position), so they are spelled out here: a change must be deliberate and show up in this test.
 """
-import importlib.util
 import inspect
-import os
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACK = "pulid_sdxl_pack"
+from pack import PACK, import_pack
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 OUR_TYPES = {"PULID_MODEL", "PULID_FACE_ENCODER", "PULID_EMBEDS"}
 HOST_TYPES = {"MODEL", "IMAGE", "MASK"}
@@ -31,17 +29,6 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
     "PuLIDFaceSimilarity": ("Face Similarity (PuLID)", ["face_encoder", "reference", "images", "face"], [],
                             ["FLOAT", "STRING", "IMAGE"]),
 }
-
-
-def import_pack():
-    """The repo imported as ComfyUI does: a package under an arbitrary name, relative imports inside."""
-    if PACK not in sys.modules:
-        spec = importlib.util.spec_from_file_location(PACK, os.path.join(ROOT, "__init__.py"),
-                                                      submodule_search_locations=[ROOT])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[PACK] = module
-        spec.loader.exec_module(module)
-    return sys.modules[PACK]
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pulid import patch as patch_mod
-from pulid.attention import id_attention
-from pulid.errors import EmbeddingMismatchError
-from pulid.patch import IDKeyValues, IdentityAttention, RegionMask, build_patches, token_grid
-from pulid.sites import SITES
+from pack import pack_module
 
-HEADS, WIDTH, DIM, T, NZ = 2, 16, 12, 4, 2
+attn2 = pack_module("nodes.attn2")
+attention_mod = pack_module("pulid.attention")
+IDEmbedding = pack_module("pulid.embedding").IDEmbedding
+EmbeddingMismatchError = pack_module("pulid.errors").EmbeddingMismatchError
+SITES = pack_module("pulid.sites").SITES
+IDKeyValues, IdentityAttention, RegionMask = attn2.IDKeyValues, attn2.IdentityAttention, attn2.RegionMask
+build_patches, token_grid, id_attention = attn2.build_patches, attn2.token_grid, attention_mod.id_attention
+
+HEADS, WIDTH, DIM, T, NZ = SITES[0].heads, 40, 12, 4, 2  # the first sites' head count, small widths
+
+
+class FakeModel:
+    """What the patch reads of a PulidModel (weakly referenced, as the embeddings' K/V store does)."""
+
+    def __init__(self, kv_weights, version="v1.1"):
+        self.kv_weights, self.version, self.path = kv_weights, version, "pulid_test.safetensors"
 
 
 def plain_attention(q, k, v, heads, attn_precision=None, transformer_options=None):
@@ -45,15 +56,22 @@ def reference_id_term(q, tokens, k_w, v_w, num_zero=NZ):
 @pytest.fixture(scope="module")
 def parts():
     g = torch.Generator().manual_seed(0)
-    return SimpleNamespace(
+    return with_embeds(SimpleNamespace(
         cond=torch.randn(1, T, DIM, generator=g), uncond=torch.randn(1, T, DIM, generator=g) * 0.1,
         k_w=torch.randn(WIDTH, DIM, generator=g) * 0.3, v_w=torch.randn(WIDTH, DIM, generator=g),
         q=torch.randn(4, 6, WIDTH, generator=g), k=torch.randn(4, 5, WIDTH, generator=g),
-        v=torch.randn(4, 5, WIDTH, generator=g))
+        v=torch.randn(4, 5, WIDTH, generator=g)))
 
 
-def make(parts, weight=0.7, start=10.0, end=1.0, mask=None, previous=None, ortho="off"):
-    kv = IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, HEADS, NZ)
+def with_embeds(parts):
+    """`parts` plus the IDEmbedding and the one-site PuLID model the patch reads them through."""
+    parts.embeds = IDEmbedding(parts.cond, parts.uncond, "v1.1")
+    parts.model = FakeModel([(parts.k_w, parts.v_w)])
+    return parts
+
+
+def make(parts, weight=0.7, start=10.0, end=1.0, mask=None, previous=None, ortho="off", num_zero=NZ):
+    kv = IDKeyValues(parts.embeds, parts.model, 0, num_zero)
     return IdentityAttention(kv, weight, ortho, start, end, plain_attention, mask=mask, previous=previous)
 
 
@@ -96,14 +114,14 @@ def test_cond_uncond_routing(parts, order):
 
 
 def fresh_embeds(parts):
-    """Same values, new tensors: the shared K/V store knows nothing about them yet."""
-    return SimpleNamespace(**{**vars(parts), "cond": parts.cond.clone(), "uncond": parts.uncond.clone()})
+    """Same values, new tensors and a new model: nothing is projected for them yet."""
+    return with_embeds(SimpleNamespace(**{**vars(parts), "cond": parts.cond.clone(), "uncond": parts.uncond.clone()}))
 
 
 def count_projections(monkeypatch):
     calls = []
-    real = patch_mod.project_id_tokens
-    monkeypatch.setattr(patch_mod, "project_id_tokens", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    real = attention_mod.project_id_tokens
+    monkeypatch.setattr(attention_mod, "project_id_tokens", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     return calls
 
 
@@ -128,9 +146,7 @@ def test_reapply_reuses_projections_for_any_method(parts, monkeypatch):
     out = again(parts.q, parts.k, parts.v, opts())
     assert len(calls) == 1
     torch.testing.assert_close(out, expected(parts, 1.3, (0, 1))[1], atol=1e-5, rtol=1e-5)
-    kv = IDKeyValues(parts.cond, parts.uncond, parts.k_w, parts.v_w, HEADS, NZ + 3)
-    other = IdentityAttention(kv, 0.7, "off", 10.0, 1.0, plain_attention)
-    out = other(parts.q, parts.k, parts.v, opts())
+    out = make(parts, num_zero=NZ + 3)(parts.q, parts.k, parts.v, opts())
     assert len(calls) == 1
     torch.testing.assert_close(out, expected(parts, 0.7, (0, 1), num_zero=NZ + 3)[1], atol=1e-5, rtol=1e-5)
 
@@ -139,7 +155,7 @@ def test_reapply_reuses_projections_for_any_method(parts, monkeypatch):
 def test_layouts_are_views_of_the_shared_store_except_unusual_orders(parts, ortho):
     p = make(parts, ortho=ortho)
     dtype = torch.float32
-    store_k, store_v = p.kv.group.get(parts.q.device, dtype)[0]
+    store_k, store_v = parts.embeds.site_keys_values(parts.model, parts.q.device, dtype)[0]
     for chunks in ((1, 0), (0,), (1,)):  # uncond+cond as ComfyUI batches them, or one kind alone
         layout = p.kv.layout(chunks, parts.q.device, dtype)
         keys, values = layout.keys, layout.values
@@ -150,14 +166,17 @@ def test_layouts_are_views_of_the_shared_store_except_unusual_orders(parts, orth
     assert torch.equal(reordered.keys, torch.cat([store_k[HEADS:], store_k[:HEADS]]))
 
 
-def test_shared_projections_go_with_their_embeddings(parts):
+def test_projections_of_a_model_that_went_are_dropped(parts):
+    """The K/V live on the embeddings, per PuLID model: once that model is gone (another file loaded),
+    the next use of the embeddings drops its K/V."""
     parts = fresh_embeds(parts)
-    make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype)
-    key = id(parts.cond)
-    assert key in patch_mod._SHARED_KV._entries
-    del parts
+    keys = weakref.ref(make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype).keys)
+    assert len(parts.embeds.projections) == 1
+    parts.model = FakeModel([(parts.k_w.clone(), parts.v_w.clone())])
     gc.collect()
-    assert key not in patch_mod._SHARED_KV._entries
+    make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype)
+    gc.collect()
+    assert len(parts.embeds.projections) == 1 and keys() is None
 
 
 def test_projected_kv_is_freed_with_its_embeddings_while_the_model_lives(parts):
@@ -175,12 +194,11 @@ def test_projection_reuses_one_float32_scratch_for_half_weights(parts, monkeypat
     uncond in one batch per weight pair, and the same numbers as a plain float32 projection."""
     half = SimpleNamespace(**{**vars(fresh_embeds(parts)), "k_w": parts.k_w.half(), "v_w": parts.v_w.half()})
     scratches = []
-    real = patch_mod.project_id_tokens
-    monkeypatch.setattr(patch_mod, "project_id_tokens",
+    real = attention_mod.project_id_tokens
+    monkeypatch.setattr(attention_mod, "project_id_tokens",
                         lambda *a, **kw: scratches.append(kw["scratch"]) or real(*a, **kw))
-    weights = [(half.k_w, half.v_w), (half.k_w * 2, half.v_w)]
-    group = patch_mod.IDKeyValueGroup(half.cond, half.uncond, weights, [HEADS, HEADS])
-    sites = [IDKeyValues(half.cond, half.uncond, k, v, HEADS, NZ, group, i) for i, (k, v) in enumerate(weights)]
+    half.model = FakeModel([(half.k_w, half.v_w), (half.k_w * 2, half.v_w)])
+    sites = [IDKeyValues(half.embeds, half.model, i, NZ) for i in range(2)]
     layout = sites[1].layout((1, 0), parts.q.device, torch.float32)  # the second site asks first
     keys, values = layout.keys, layout.values
     assert len(scratches) == 2 and scratches[0] is scratches[1] and scratches[0].dtype == torch.float32
@@ -255,22 +273,36 @@ def fake_model(version="v1.1"):
     g = torch.Generator().manual_seed(2)
     kv = [(torch.randn(s.width // 64, DIM, generator=g), torch.randn(s.width // 64, DIM, generator=g))
           for s in SITES]
-    return SimpleNamespace(version=version, kv_weights=kv, path="pulid_test.safetensors")
+    return FakeModel(kv, version)
 
 
 def test_build_patches_covers_all_sites_and_chains(parts):
-    embeds = SimpleNamespace(version="v1.1", cond=parts.cond, uncond=parts.uncond)
+    embeds = IDEmbedding(parts.cond, parts.uncond, "v1.1")
     foreign = object()
-    existing = {SITES[3].key: foreign}
+    existing = {attn2.SITE_KEYS[3]: foreign}
     patches = build_patches(fake_model(), embeds, weight=1.0, num_zero=NZ, ortho="off",
                             sigma_start=1e9, sigma_end=0.0, attention=plain_attention, existing=existing)
-    assert list(patches) == [s.key for s in SITES] and len(patches) == 70
-    assert patches[SITES[3].key].previous is foreign
-    assert all(p.previous is None for key, p in patches.items() if key != SITES[3].key)
+    assert list(patches) == list(attn2.SITE_KEYS) and len(set(patches)) == 70
+    assert patches[attn2.SITE_KEYS[3]].previous is foreign
+    assert all(p.previous is None for key, p in patches.items() if key != attn2.SITE_KEYS[3])
+
+
+def test_comfyui_site_keys():
+    """ComfyUI's names for the checkpoint's sites: down path, up path, then the middle block (id 0)."""
+    expected = (
+        [("input", b, j) for b in (4, 5) for j in range(2)]
+        + [("input", b, j) for b in (7, 8) for j in range(10)]
+        + [("output", b, j) for b in (0, 1, 2) for j in range(10)]
+        + [("output", b, j) for b in (3, 4, 5) for j in range(2)]
+        + [("middle", 0, j) for j in range(10)]
+    )
+    assert list(attn2.SITE_KEYS) == expected
+    site = next(s for s in SITES if s.diffusers_name == "up_blocks.1.attentions.0.transformer_blocks.1.attn2")
+    assert attn2.site_key(site) == ("output", 3, 1)
 
 
 def test_build_patches_rejects_other_version(parts):
-    embeds = SimpleNamespace(version="v1", cond=parts.cond, uncond=parts.uncond)
+    embeds = IDEmbedding(parts.cond, parts.uncond, "v1")
     with pytest.raises(EmbeddingMismatchError, match="v1.1"):
         build_patches(fake_model("v1.1"), embeds, weight=1.0, num_zero=NZ, ortho="off",
                       sigma_start=1e9, sigma_end=0.0, attention=plain_attention)
@@ -281,7 +313,7 @@ def test_deepcopy_shares_tensors(parts):
     p(parts.q, parts.k, parts.v, opts())  # fill the K/V cache
     options = {"transformer_options": {"patches_replace": {"attn2": {("input", 4, 0): p}}}}
     clone = copy.deepcopy(options)["transformer_options"]["patches_replace"]["attn2"][("input", 4, 0)]
-    assert clone.kv.k_weight is p.kv.k_weight and clone.kv.cond is p.kv.cond
+    assert clone.kv.model is p.kv.model and clone.kv.embeds is p.kv.embeds
     assert clone.kv.layout((0, 1), parts.q.device, parts.q.dtype) is p.kv.layout((0, 1), parts.q.device, parts.q.dtype)
     assert clone.mask.mask is p.mask.mask
     clone.weight = 0.0  # a copy can be changed without touching the original
@@ -290,10 +322,10 @@ def test_deepcopy_shares_tensors(parts):
 
 def test_sigma_is_read_once_per_step_tensor():
     sigmas = torch.tensor([5.0, 5.0])
-    assert patch_mod.current_sigma(sigmas) == 5.0
+    assert attn2.current_sigma(sigmas) == 5.0
     sigmas.fill_(1.0)  # the same tensor object again: the cached value is used, the tensor is not read
-    assert patch_mod.current_sigma(sigmas) == 5.0
-    assert patch_mod.current_sigma(torch.tensor([2.5])) == 2.5  # the next step's tensor is read
+    assert attn2.current_sigma(sigmas) == 5.0
+    assert attn2.current_sigma(torch.tensor([2.5])) == 2.5  # the next step's tensor is read
 
 
 @pytest.mark.parametrize("ortho", ["v1", "v2"])
@@ -307,7 +339,7 @@ def test_ortho_routing_and_mask_match_the_plain_formula(parts, ortho, order):
                                                           opts(cond_or_uncond=order, shape=(4, 4, 2, 3)))
     out = plain_attention(parts.q, parts.k, parts.v, HEADS)
     rows = parts.q.shape[0] // len(order)
-    padded = {c: patch_mod.project_id_tokens(t, parts.k_w, parts.v_w, NZ) for c, t in ((0, parts.cond), (1, parts.uncond))}
+    padded = {c: attention_mod.project_id_tokens(t, parts.k_w, parts.v_w, NZ) for c, t in ((0, parts.cond), (1, parts.uncond))}
     id_k = torch.cat([padded[c][0].expand(rows, -1, -1) for c in order])
     id_v = torch.cat([padded[c][1].expand(rows, -1, -1) for c in order])
     full = id_attention(parts.q, out, id_k, id_v, HEADS, 0.7, ortho)

@@ -5,11 +5,8 @@ The big generated model files (an SDXL-layout UNet, a PuLID v1.1 checkpoint, an 
 the real widths) are written once into tests/_generated/ and reused by later runs and by both hosts;
 everything ComfyUI writes goes to a temporary folder.
 """
-import asyncio
-import inspect
 import os
 import sys
-import uuid
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,24 +19,9 @@ PACK_NAME = "pulid_sdxl"  # what the pack folder is called under custom_nodes (t
 # Core nodes outside nodes.py that the shipped workflows use (ComfyUI loads them at start-up).
 EXTRAS = ("nodes_mask.py", "nodes_latent.py", "nodes_preview_any.py")
 if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)  # the shared test-file writers (make_*.py)
+    sys.path.insert(0, TESTS)  # the shared test-file writers (make_*.py) and the in-process runner
 
-
-class Server:
-    """What ComfyUI's executor reads from its PromptServer."""
-
-    def __init__(self):
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.sockets_metadata = {}
-        self.messages = []
-
-    def send_sync(self, event, data, sid=None):
-        self.messages.append((event, data))
-
-    def queue_updated(self):
-        pass
+import comfyui_inprocess  # noqa: E402
 
 
 def _cached(name, write):
@@ -59,17 +41,6 @@ def _link(src, dst):
         os.link(src, dst)
     except OSError:
         os.symlink(src, dst)
-
-
-def _import_comfyui(path):
-    sys.path.insert(0, path)
-    stale = sys.modules.get("nodes")
-    if stale is not None and not hasattr(stale, "load_custom_node"):
-        del sys.modules["nodes"]  # this repo's own nodes/ package, not ComfyUI's nodes.py
-    import comfy.cli_args
-
-    comfy.cli_args.args.cpu = True  # read once, when comfy.model_management is first imported
-    import comfy.model_management  # noqa: F401
 
 
 def _models(root):
@@ -104,18 +75,13 @@ def _face_images(folder):
         cv2.imwrite(os.path.join(folder, name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
-async def _maybe_await(value):
-    return await value if inspect.isawaitable(value) else value
-
-
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory):
-    """SimpleNamespace(run, validate, nodes, folder_paths, output) over an in-process ComfyUI."""
+    """SimpleNamespace(run, validate, nodes, folder_paths, output, models, pack) over an in-process ComfyUI."""
     path = os.environ.get("COMFYUI_PATH")
     if not path:
         pytest.skip("COMFYUI_PATH is not set (point it at a ComfyUI checkout to run host tests)")
-    _import_comfyui(os.path.abspath(path))
-    import execution
+    comfyui_inprocess.import_comfyui(path)
     import folder_paths
     import nodes
 
@@ -138,35 +104,22 @@ def comfy(tmp_path_factory):
     custom = work / "custom_nodes"
     custom.mkdir()
     os.symlink(ROOT, custom / PACK_NAME)
-
-    async def setup():
-        assert await _maybe_await(nodes.load_custom_node(str(custom / PACK_NAME))) is not False
-        for extra in EXTRAS:
-            extras = os.path.join(os.path.abspath(path), "comfy_extras", extra)
-            assert await _maybe_await(nodes.load_custom_node(extras, module_parent="comfy_extras")) is not False
-
-    asyncio.run(setup())
-    params = inspect.signature(execution.PromptExecutor).parameters
-    server = Server()
-    if "cache_args" in params:
-        executor = execution.PromptExecutor(server, cache_args={"lru": 0, "ram": 0})
-    else:
-        executor = execution.PromptExecutor(server)
+    pack = comfyui_inprocess.load_custom_node(custom / PACK_NAME)
+    for extra in EXTRAS:
+        comfyui_inprocess.load_custom_node(os.path.join(os.path.abspath(path), "comfy_extras", extra),
+                                           module_parent="comfy_extras")
+    runner = comfyui_inprocess.Runner()
 
     def validate(prompt):
-        return asyncio.run(_maybe_await(execution.validate_prompt(str(uuid.uuid4()), prompt, None)))
+        return runner.validate(prompt)
 
     def run(prompt, outputs=None):
         """Validate and execute `prompt` (only the `outputs` node ids when given)."""
         valid = validate(prompt)
         assert valid[0], (valid[1], valid[3])
-        server.messages.clear()
-        asyncio.run(executor.execute_async(prompt, str(uuid.uuid4()), {}, outputs or valid[2]))
+        executor = runner.execute(prompt, outputs or valid[2])
         assert executor.success, [m for m in executor.status_messages if m[0] == "execution_error"]
         return executor
 
-    # ComfyUI names a folder pack's module after its full path (dots escaped), or its folder name.
-    pack = next(m for name, m in list(sys.modules.items())
-                if name in (str(custom / PACK_NAME).replace(".", "_x_"), PACK_NAME))
     return SimpleNamespace(run=run, validate=validate, nodes=nodes, folder_paths=folder_paths,
-                           output=work / "output", pack=pack)
+                           output=work / "output", models=models, pack=pack)

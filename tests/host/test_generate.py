@@ -1,8 +1,8 @@
-"""`python -m pulid generate` end to end through the ComfyUI in COMFYUI_PATH, on generated model files.
+"""`python -m pulid generate` end to end against real ComfyUI servers of the host in COMFYUI_PATH.
 
-Each run is its own process, as a user runs it: ComfyUI's module-level state (folder paths, loaded
-models) never leaks into other host tests. The runner script only adds what a test needs: the
-small SDXL text encoders of make_sdxl (and writing that checkpoint, which needs ComfyUI imported).
+Both modes, as a user runs them: a server the command starts itself (--comfyui), and one already
+running (--server). Every run is its own process, on the generated model files of the `comfy` fixture;
+the servers load a test-only custom node that shrinks the text encoders (tests/host/custom_nodes/).
 """
 import os
 import subprocess
@@ -11,78 +11,103 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import make_face_models
-import make_pulid
+from pulid_cli.comfyui import ServerProcess
 
 COMFYUI = os.environ.get("COMFYUI_PATH")
 ROOT = Path(__file__).resolve().parents[2]
-TESTS = ROOT / "tests"
+TEST_NODES = Path(__file__).resolve().parent / "custom_nodes"
 pytestmark = [pytest.mark.host, pytest.mark.skipif(not COMFYUI, reason="COMFYUI_PATH is not set")]
-
-RUNNER = r"""
-import os, sys
-comfyui, tests, ckpt = sys.argv[1:4]
-sys.path[:0] = [tests, os.getcwd()]
-from pulid import cli
-cli.load_headless().import_comfyui(comfyui)
-import make_sdxl
-make_sdxl.use_small_text_encoders()
-if not os.path.exists(ckpt):
-    make_sdxl.write_sdxl_checkpoint(ckpt + ".tmp")
-    os.replace(ckpt + ".tmp", ckpt)
-sys.exit(cli.main(sys.argv[4:]))
-"""
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(comfy, tmp_path_factory):
+    """(models folder, face photo, extra_model_paths.yaml naming the test node folder)."""
     root = tmp_path_factory.mktemp("generate")
-    models = root / "models"
-    for sub in ("pulid", "clip_vision", "checkpoints", "facexlib"):
-        (models / sub).mkdir(parents=True)
-    make_pulid.write_pulid_checkpoint(models / "pulid" / "pulid_v1.1.safetensors", "v1.1",
-                                      dtype=torch.float16)
-    # PuLID's encoder reads EVA's 1024-wide hidden states: full width, the fewest blocks it accepts.
-    make_face_models.write_eva_clip_checkpoint(str(models / "clip_vision" / "EVA02_CLIP_L_336_psz14_s6B.pt"),
-                                               embed_dim=1024, depth=20)
-    make_face_models.write_antelopev2(str(models / "insightface" / "models" / "antelopev2"))
-    make_face_models.write_facexlib(str(models / "facexlib"))
-    face = np.full((640, 640, 3), 30, np.uint8)
-    make_face_models.draw_face(face, (336, 304), 128)
-    Image.fromarray(face).save(root / "me.png")
-    return root, models
+    yaml = root / "extra_model_paths.yaml"
+    yaml.write_text(f"pulid_test_nodes:\n    custom_nodes: {TEST_NODES}\n")
+    return comfy.models, Path(comfy.folder_paths.get_input_directory()) / "face.png", yaml
 
 
-def _run(setup, out, *extra, models=None):
-    root, default_models = setup
-    models = models or default_models
-    argv = ["generate", "--comfyui", COMFYUI, "--models-dir", str(models), "--face", str(root / "me.png"),
-            "--prompt", "portrait photo", "--checkpoint", "sdxl_small.safetensors", "--steps", "2",
-            "--cfg", "2.0", "--seed", "7", "--width", "64", "--height", "64", "--out", str(out), *extra]
-    ckpt = str(default_models / "checkpoints" / "sdxl_small.safetensors")
-    return subprocess.run([sys.executable, "-c", RUNNER, COMFYUI, str(TESTS), ckpt, *argv], cwd=ROOT,
+def _generate(setup, out, *extra, tmp=None):
+    models, face, _ = setup
+    argv = ["--face", str(face), "--prompt", "portrait photo", "--steps", "2", "--cfg", "2.0", "--seed", "7",
+            "--width", "64", "--height", "64", "--out", str(out), *extra]
+    env = dict(os.environ, TMPDIR=str(tmp)) if tmp else None
+    return subprocess.run([sys.executable, "-m", "pulid", "generate", *argv], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
 
 
-def test_generate_writes_the_image_and_pulid_changes_it(setup, tmp_path):
-    with_id, without_id = tmp_path / "with.png", tmp_path / "without.png"
-    done = _run(setup, with_id, "--weight", "1.0")
+@pytest.fixture(scope="module")
+def server(setup, tmp_path_factory):
+    """A ComfyUI started the way a user starts one, with this pack in its custom_nodes."""
+    models, _, yaml = setup
+    work = tmp_path_factory.mktemp("server")
+    (work / "custom_nodes").mkdir()
+    (work / "custom_nodes" / "pulid_sdxl").symlink_to(ROOT, target_is_directory=True)
+    config = work / "extra_model_paths.yaml"
+    config.write_text(f"models:\n    base_path: {models}\n"
+                      + "".join(f"    {f}: {f}\n" for f in ("checkpoints", "clip_vision", "pulid", "insightface",
+                                                           "facexlib"))
+                      + f"pack:\n    custom_nodes: {work / 'custom_nodes'}\n")
+    args = ["--cpu", "--output-directory", str(work / "output"), "--input-directory", str(work / "input"),
+            "--temp-directory", str(work / "temp"), "--user-directory", str(work / "user"),
+            "--database-url", f"sqlite:///{work / 'db.sqlite'}", "--disable-auto-launch",
+            "--extra-model-paths-config", str(config), "--extra-model-paths-config", str(yaml)]
+    for name in ("output", "input", "temp", "user"):
+        (work / name).mkdir()
+    with ServerProcess(COMFYUI, args, work / "server.log") as process:
+        yield process
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path).convert("RGB"), np.int16)
+
+
+def test_spawned_and_running_server_render_and_pulid_changes_the_image(setup, server, tmp_path):
+    spawned, running = tmp_path / "spawned.png", tmp_path / "running.png"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = _generate(setup, spawned, "--comfyui", COMFYUI, "--models-dir", str(setup[0]),
+                     "--extra-model-paths", str(setup[2]), "--cpu", "--weight", "1.0", tmp=scratch)
     assert done.returncode == 0, done.stderr[-4000:]
-    done = _run(setup, without_id, "--weight", "0.0")
+    assert done.stdout.strip() == str(spawned)
+    assert "sampling" in done.stderr  # the websocket's progress bar
+    # (other packages in the server may keep a file of their own in TMPDIR; ours is pulid-generate-*)
+    assert not list(scratch.glob("pulid-generate-*")), "generate left its temporary folder behind"
+    done = _generate(setup, running, "--server", server.url, "--weight", "0.0")
     assert done.returncode == 0, done.stderr[-4000:]
-    a, b = (np.asarray(Image.open(p).convert("RGB"), np.int16) for p in (with_id, without_id))
+    a, b = _pixels(spawned), _pixels(running)
     assert a.shape == b.shape == (64, 64, 3)
     assert a.std() > 0  # a decoded image, not a constant fill
     assert np.abs(a - b).max() > 0, "the PuLID weight did not change the image"
 
 
+def test_rejected_prompt_shows_comfyuis_node_error(setup, server, tmp_path):
+    done = _generate(setup, tmp_path / "x.png", "--server", server.url, "--method", "strongest")
+    assert done.returncode == 1
+    assert "Node 7 (PuLIDApply): Value not in list" in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_failed_node_shows_comfyuis_execution_error(setup, server, tmp_path):
+    broken = setup[0] / "pulid" / "zz_broken_test.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    try:
+        done = _generate(setup, tmp_path / "x.png", "--server", server.url, "--pulid-file", broken.name)
+    finally:
+        broken.unlink()
+    assert done.returncode == 1
+    assert "Node 2 (PuLIDModelLoader): " in done.stderr and broken.name in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_missing_model_fails_with_the_doctors_fix(setup, tmp_path):
     models = tmp_path / "models"
     (models / "checkpoints").mkdir(parents=True)
-    done = _run(setup, tmp_path / "x.png", models=models)
+    _, face, yaml = setup
+    done = _generate((models, face, yaml), tmp_path / "x.png", "--comfyui", COMFYUI, "--models-dir", str(models))
     assert done.returncode == 1
     assert "MISSING   pulid_v1.1.safetensors" in done.stderr
     assert "--only pulid_v1.1" in done.stderr and "--only eva_clip" in done.stderr

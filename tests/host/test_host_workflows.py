@@ -99,16 +99,17 @@ def test_validation_rejects_bad_widgets(comfy, node, name, value):
 def test_clone_of_patched_model_shares_tensors(comfy):
     """ModelPatcher.clone deep-copies model_options on both hosts: the patches must not copy tensors."""
     model_patcher = importlib.import_module("comfy.model_patcher")
-    patch_mod = comfy.pack.pulid.patch
+    attn2 = comfy.pack.nodes.attn2
     g = torch.Generator().manual_seed(0)
-    kv = patch_mod.IDKeyValues(torch.randn(1, 4, 8, generator=g), torch.zeros(1, 4, 8),
-                               torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g), 1, 2)
-    patch = patch_mod.IdentityAttention(kv, 1.0, "off", 1e9, 0.0, comfy.pack.nodes.host.attention_function())
+    embeds = comfy.pack.pulid.embedding.IDEmbedding(torch.randn(1, 4, 8, generator=g), torch.zeros(1, 4, 8), "v1.1")
+    pulid = SimpleNamespace(kv_weights=[(torch.randn(640, 8, generator=g), torch.randn(640, 8, generator=g))])
+    kv = attn2.IDKeyValues(embeds, pulid, 0, 2)
+    patch = attn2.IdentityAttention(kv, 1.0, "off", 1e9, 0.0, comfy.pack.nodes.host.attention_function())
     model = model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"), torch.device("cpu"))
     model.set_model_attn2_replace(patch, "input", 4, 0)
     clone = model.clone()
     copied = clone.model_options["transformer_options"]["patches_replace"]["attn2"][("input", 4, 0)]
-    assert copied.kv is kv and copied.kv.k_weight is kv.k_weight
+    assert copied.kv is kv and copied.kv.embeds is embeds
 
 
 

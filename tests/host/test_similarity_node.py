@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import make_face_models as mfm
-from test_node_contract import PACK, import_pack
+from pack import PACK, import_pack
 
 FACELESS = np.full((640, 640, 3), 30, np.uint8)
 

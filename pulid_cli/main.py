@@ -3,13 +3,11 @@
 Logging goes to stderr so the doctor's table and the dry-run list can be piped or diffed.
 """
 import argparse
-import importlib.util
 import logging
-import os
 import sys
 from pathlib import Path
 
-from .errors import PulidError
+from pulid.errors import PulidError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +27,7 @@ def _split_names(values) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pulid",
-        description="PuLID-SDXL tools: download the models, check an install, render headless.")
+        description="PuLID-SDXL tools: download the models, check an install, render one image.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -60,10 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only check that the files exist (skip loading them)")
 
     gen = sub.add_parser(
-        "generate", help="render one image through ComfyUI, without its server",
-        description="Run the pack's basic workflow (workflows/) through ComfyUI in this process "
-                    "and write the image.")
-    gen.add_argument("--comfyui", required=True, help="ComfyUI folder")
+        "generate", help="render one image through ComfyUI's HTTP API",
+        description="Run the pack's basic workflow (workflows/api/pulid_basic.json) on ComfyUI and write "
+                    "the image: a ComfyUI started for this render (--comfyui) or one already running "
+                    "(--server).")
+    where = gen.add_mutually_exclusive_group(required=True)
+    where.add_argument("--comfyui", help="ComfyUI folder: start its main.py for this render, stop it after")
+    where.add_argument("--server", metavar="URL", help="a running ComfyUI, e.g. http://127.0.0.1:8188")
     gen.add_argument("--face", required=True, help="photo of the face to keep")
     gen.add_argument("--prompt", required=True, help="what to draw")
     gen.add_argument("--negative", default=None, help="negative prompt")
@@ -78,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--method", help="PuLID method (fidelity, style, ...)")
     gen.add_argument("--width", type=int)
     gen.add_argument("--height", type=int)
-    gen.add_argument("--models-dir", help="models folder to use instead of <ComfyUI>/models")
-    gen.add_argument("--extra-model-paths", help="an extra_model_paths.yaml to load as well")
+    gen.add_argument("--models-dir", help="with --comfyui: models folder to use instead of <ComfyUI>/models")
+    gen.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
     gen.add_argument("--workflow", help="API-format workflow JSON (default: the pack's basic one)")
-    gen.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is present")
+    gen.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")
     return parser
 
 
@@ -123,22 +124,14 @@ def _run_doctor(args) -> int:
     return 1 if doctor.failed(checks) else 0
 
 
-def load_headless():
-    """The ComfyUI driver behind `generate` (nodes/headless.py), loaded by path.
-
-    It imports ComfyUI, so it stays out of this host-free package; loading it by file keeps the
-    pack's `nodes` folder from shadowing ComfyUI's own top-level `nodes` module.
-    """
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nodes", "headless.py")
-    spec = importlib.util.spec_from_file_location("pulid_sdxl_headless", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run_generate(args) -> int:
-    out = load_headless().generate(
-        comfyui=args.comfyui, face=args.face, prompt=args.prompt, out=args.out,
+    from .generate import generate
+
+    if args.server and (args.models_dir or args.extra_model_paths or args.cpu):
+        raise PulidError("--models-dir, --extra-model-paths and --cpu are for a ComfyUI this command starts "
+                         "(--comfyui); a running server (--server) keeps its own settings.")
+    out = generate(
+        comfyui=args.comfyui, server=args.server, face=args.face, prompt=args.prompt, out=args.out,
         negative=args.negative, checkpoint=args.checkpoint, pulid_file=args.pulid_file,
         steps=args.steps, cfg=args.cfg, seed=args.seed, weight=args.weight, method=args.method,
         width=args.width, height=args.height, models_dir=args.models_dir,

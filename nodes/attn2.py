@@ -1,130 +1,72 @@
-"""The cross-attention replace that adds PuLID's identity term to an SDXL UNet.
+"""ComfyUI's cross-attention ("attn2") replace that adds PuLID's identity term to an SDXL UNet.
 
-ComfyUI calls an attn2 "replace" with the already projected text q/k/v and expects the attention
-output back. `IdentityAttention` is that callable, kept free of host imports: the host hands in its
-own attention function and the sigma window (from `percent_to_sigma`), so every rule below (sigma
-window, cond/uncond routing, region mask, chaining, K/V cache) is testable on plain tensors.
+ComfyUI calls an attn2 replace with the already projected text q/k/v and expects the attention
+output back; `extra_options` says which rows are cond or uncond (`cond_or_uncond`), the latent size
+(`original_shape`) and the step's `sigmas`. `IdentityAttention` is that callable. It imports nothing
+from ComfyUI: host.py hands in ComfyUI's attention function and the sigma window, so every rule below
+(sigma window, cond/uncond routing, region mask, chaining, K/V layouts) is testable on plain tensors.
 
 The objects are treated as immutable once built. ComfyUI deep-copies `model_options` on every
-`ModelPatcher.clone()` (both hosts we support do), so `__deepcopy__` returns a shallow copy: a clone
-of a patched model shares the projection weights, the token embeddings and the K/V cache instead of
+`ModelPatcher.clone()` (the hosts we support do), so `__deepcopy__` returns a shallow copy: a clone
+of a patched model shares the projection weights, the token embeddings and their K/V instead of
 duplicating them.
 """
 import copy
 import math
-import weakref
 
 import torch
 import torch.nn.functional as F
 
-from .attention import IDHeads, attend, compute_dtype, head_layout, project_id_tokens
-from .errors import EmbeddingMismatchError
-from .sites import SITES
+from ..pulid.attention import IDHeads, attend, compute_dtype
+from ..pulid.embedding import check_embedding
+from ..pulid.sites import SITES
 
 # ComfyUI's codes in extra_options["cond_or_uncond"].
 COND = 0
 UNCOND = 1
 
-
-# Projected ID K/V shared between applies: {cond tokens: {K weight: {(device, dtype): per-site layouts}}}.
-# Moving the weight, the method (num_zero, ortho), start/end or the mask re-patches the model; the new
-# patch finds the projections of the previous one here instead of projecting 70 weight pairs again
-# on its first step (the zero tokens are a count, not part of the projection). Weak keys: an entry
-# goes with its embeddings (and is found stale, then replaced, if its PuLID model goes first).
-class _WeakIdentityMap:
-    """{object: value} by identity, never keeping a key object alive.
-
-    weakref.WeakKeyDictionary compares keys with ==, which tensors answer elementwise. With
-    `drop_dead`, an entry goes when its key object is collected. The finalizer that does this lives
-    as long as the key and holds this map, so it is only for maps that are long-lived themselves:
-    a map held inside another entry must not register one on a long-lived key (a K weight), or
-    the finalizer would keep the map, and the K/V in it, alive as long as the PuLID model.
-    Without it, a dead key's entry is found stale by its weak reference and replaced.
-    """
-
-    def __init__(self, drop_dead=True):
-        self.drop_dead = drop_dead
-        self._entries = {}
-
-    def setdefault(self, obj, factory):
-        entry = self._entries.get(id(obj))
-        if entry is None or entry[0]() is not obj:
-            entry = (weakref.ref(obj), factory())
-            self._entries[id(obj)] = entry
-            if self.drop_dead:
-                weakref.finalize(obj, self._entries.pop, id(obj), None)
-        return entry[1]
-
-
-_SHARED_KV = _WeakIdentityMap()
-
 STORE_ORDER = (UNCOND, COND)
-"""Row kinds in the order a site's projected K/V are stored: ComfyUI batches uncond before cond, so
-the usual layouts (uncond+cond, cond alone, uncond alone) are views of the store."""
+"""Row kinds in the order `IDEmbedding.site_keys_values` stacks them (uncond, cond): ComfyUI batches
+uncond before cond, so the usual layouts (uncond+cond, cond alone, uncond alone) are views of it."""
+
+COMFYUI_BLOCKS = {
+    "down_blocks.1.attentions.0": ("input", 4),
+    "down_blocks.1.attentions.1": ("input", 5),
+    "down_blocks.2.attentions.0": ("input", 7),
+    "down_blocks.2.attentions.1": ("input", 8),
+    "up_blocks.0.attentions.0": ("output", 0),
+    "up_blocks.0.attentions.1": ("output", 1),
+    "up_blocks.0.attentions.2": ("output", 2),
+    "up_blocks.1.attentions.0": ("output", 3),
+    "up_blocks.1.attentions.1": ("output", 4),
+    "up_blocks.1.attentions.2": ("output", 5),
+    "mid_block.attentions.0": ("middle", 0),
+}
+"""diffusers attention module -> ComfyUI's (block kind, block id); the middle block's id is 0."""
 
 
-class IDKeyValueGroup:
-    """The identity tokens of every site of one apply, projected to K/V together, once per device and dtype.
+def site_key(site):
+    """ComfyUI's attn2 patch key of a site: (block kind, block id, transformer index), e.g. ("input", 4, 0)."""
+    return (*COMFYUI_BLOCKS[site.block], site.layer)
 
-    The first site that needs its K/V projects all of them: cond and uncond tokens go through each
-    weight pair as one batch, and fp16/bf16 weights are widened into a single float32 scratch buffer
-    that is dropped right after, so a first step allocates one buffer, not 140 large temporaries
-    (which the CPU allocator would keep resident). The projection weights stay where the checkpoint
-    put them (normally CPU), so the 70 weight pairs never occupy VRAM while sampling. Only the
-    results are kept, in `head_layout` (uncond then cond, [2*heads, T+1, .] per site), shared by every
-    patch made from the same embeddings and PuLID model (see `_SHARED_KV`).
-    """
 
-    def __init__(self, cond, uncond, weights, heads):
-        self.cond = cond
-        self.uncond = uncond
-        self.weights = list(weights)
-        self.heads = list(heads)
-        self._cache = {}
-
-    def get(self, device, dtype):
-        """Per site (keys, values) in `head_layout`, groups in STORE_ORDER."""
-        key = (str(device), dtype)
-        cached = self._cache.get(key)
-        if cached is None:
-            per_weight = _SHARED_KV.setdefault(self.cond, lambda: _WeakIdentityMap(drop_dead=False))
-            shared = per_weight.setdefault(self.weights[0][0], dict)
-            cached = shared.get(key)
-            if cached is None:
-                cached = shared[key] = self._project(device, dtype)
-            self._cache[key] = cached
-        return cached
-
-    def _project(self, device, dtype):
-        rows = {COND: self.cond, UNCOND: self.uncond}
-        tokens = torch.cat([rows[kind] for kind in STORE_ORDER]).to(device=device, dtype=torch.float32)
-        weights = [w for pair in self.weights for w in pair]
-        scratch = None
-        if any(w.dtype != torch.float32 or w.device != tokens.device for w in weights):
-            scratch = torch.empty(max(w.numel() for w in weights), dtype=torch.float32, device=device)
-        sites = []
-        for (k_weight, v_weight), heads in zip(self.weights, self.heads):
-            id_k, id_v = project_id_tokens(tokens, k_weight, v_weight, 0, dtype=dtype, scratch=scratch)
-            sites.append(head_layout(id_k, id_v, heads, dtype))
-        return sites
-
-    def __deepcopy__(self, memo):
-        return self
+SITE_KEYS = tuple(site_key(site) for site in SITES)
+"""The 70 patch keys, in checkpoint order."""
 
 
 class IDKeyValues:
-    """One site's ID keys/values in an apply: its part of an `IDKeyValueGroup` (a group of its own when
-    none is given) arranged for each row layout the sampler uses, with the zero-token bias."""
+    """One site's ID keys/values in an apply, arranged for each row layout the sampler uses.
 
-    def __init__(self, cond, uncond, k_weight, v_weight, heads, num_zero, group=None, index=0):
-        self.cond = cond
-        self.uncond = uncond
-        self.k_weight = k_weight
-        self.v_weight = v_weight
-        self.heads = heads
-        self.num_zero = num_zero
-        self.group = group or IDKeyValueGroup(cond, uncond, [(k_weight, v_weight)], [heads])
+    The projection itself is kept on the embeddings (`IDEmbedding.site_keys_values`), shared by every
+    site and every patch made from them; this adds the zero-token count and the row order.
+    """
+
+    def __init__(self, embeds, model, index, num_zero):
+        self.embeds = embeds
+        self.model = model
         self.index = index
+        self.heads = SITES[index].heads
+        self.num_zero = num_zero
         self._layouts = {}
 
     def layout(self, chunks, device, dtype):
@@ -136,7 +78,7 @@ class IDKeyValues:
         key = (chunks, str(device), dtype)
         cached = self._layouts.get(key)
         if cached is None:
-            keys, values = self.group.get(device, dtype)[self.index]
+            keys, values = self.embeds.site_keys_values(self.model, device, dtype)[self.index]
             first = STORE_ORDER.index(chunks[0])
             if chunks == STORE_ORDER[first:first + len(chunks)]:
                 rows = slice(first * self.heads, (first + len(chunks)) * self.heads)
@@ -282,19 +224,6 @@ class IdentityAttention:
         return attend(q, out, id_heads, self.weight, self.ortho, mask)
 
 
-def check_embedding(model, embeds):
-    """Raise EmbeddingMismatchError unless `embeds` was made by a model of the same version."""
-    if embeds.version != model.version:
-        raise EmbeddingMismatchError(
-            f"These face embeddings were made with a PuLID {embeds.version} model but are applied with "
-            f"PuLID {model.version} ({model.path}). Encode the face again with the {model.version} "
-            f"model, or load the {embeds.version} model in the Apply node.")
-    if embeds.cond.shape[-1] != model.kv_weights[0][0].shape[1]:
-        raise EmbeddingMismatchError(
-            f"Face embeddings have {embeds.cond.shape[-1]} features per token but the PuLID model "
-            f"{model.path} expects {model.kv_weights[0][0].shape[1]}; encode the face again.")
-
-
 def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_end, attention,
                   mask=None, existing=None):
     """{site key: IdentityAttention} for all 70 SDXL cross-attention sites.
@@ -305,9 +234,8 @@ def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_
     existing = existing or {}
     region = None if mask is None else RegionMask(mask)
     patches = {}
-    group = IDKeyValueGroup(embeds.cond, embeds.uncond, model.kv_weights, [site.heads for site in SITES])
-    for index, (site, (k_weight, v_weight)) in enumerate(zip(SITES, model.kv_weights)):
-        kv = IDKeyValues(embeds.cond, embeds.uncond, k_weight, v_weight, site.heads, num_zero, group, index)
-        patches[site.key] = IdentityAttention(
-            kv, weight, ortho, sigma_start, sigma_end, attention, mask=region, previous=existing.get(site.key))
+    for index, key in enumerate(SITE_KEYS):
+        kv = IDKeyValues(embeds, model, index, num_zero)
+        patches[key] = IdentityAttention(
+            kv, weight, ortho, sigma_start, sigma_end, attention, mask=region, previous=existing.get(key))
     return patches

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
-from .errors import ModelFileError
-from .models_catalog import CATALOG, ModelFile, find
+from pulid.errors import ModelFileError
+from .catalog import CATALOG, ModelFile, find
 
 log = logging.getLogger(__name__)
 

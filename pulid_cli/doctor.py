@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .catalog import ANTELOPEV2, CATALOG, EVA_CLIP, FACEXLIB_DETECTION, FACEXLIB_PARSING, ModelFile
 from .fetch import target_path
-from .models_catalog import ANTELOPEV2, CATALOG, EVA_CLIP, FACEXLIB_DETECTION, FACEXLIB_PARSING, ModelFile
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +178,12 @@ def check_models(models_dir, *, load: bool = True, catalog=CATALOG) -> list[Chec
 
 def _load(entry: ModelFile, path: Path) -> str:
     if entry.folder == "pulid":
-        from .checkpoint import load_pulid_model
+        from pulid.checkpoint import load_pulid_model
 
         model = load_pulid_model(path)
         return f"PuLID {model.version} ({model.layout} layout, {str(model.checkpoint_dtype).replace('torch.', '')})"
     if entry.filename == EVA_CLIP.filename:
-        from .eva_clip import load_eva_clip
+        from pulid.eva_clip import load_eva_clip
 
         model = load_eva_clip(path)
         return f"EVA-CLIP vision tower, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters"

@@ -1,0 +1,180 @@
+"""ComfyUI as a program: start its main.py on a free loopback port, talk to it over its HTTP API, stop it.
+
+Nothing of ComfyUI is imported. The endpoints used here (/system_stats, /object_info, /upload/image,
+/prompt, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
+have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` drives a render with
+them, the browser test harness starts its servers with `ServerProcess`.
+"""
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def combo_options(spec):
+    """Options of a combo input in /object_info, old ([options], {...}) or new ("COMBO", {"options": ...}) form."""
+    if not isinstance(spec, list) or not spec:
+        return []
+    if isinstance(spec[0], list):
+        return spec[0]
+    if spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+        return spec[1].get("options") or []
+    return []
+
+
+def get_json(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        raw = r.read()
+    return json.loads(raw) if raw.strip() else None
+
+
+class ServerProcess:
+    """`python main.py --listen 127.0.0.1 --port N ...` from a ComfyUI folder, in its own process group.
+
+    Its output goes to `log_path`. `stop()` ends the whole group (ComfyUI may start helpers), so no
+    process outlives the caller, also after an error or Ctrl-C (use it as a context manager).
+    """
+
+    def __init__(self, comfyui, args, log_path, python=sys.executable, env=None):
+        self.comfyui = Path(comfyui).resolve()
+        self.args = list(args)
+        self.log_path = Path(log_path)
+        self.python = python
+        self.env = env
+        self.port = None
+        self.proc = None
+        self._log = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=300):
+        self.port = free_port()
+        cmd = [self.python, "main.py", "--listen", "127.0.0.1", "--port", str(self.port), *self.args]
+        log.debug("starting %s in %s", " ".join(cmd), self.comfyui)
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=self.comfyui, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with code {self.proc.returncode} while starting:\n"
+                                   f"{self.log_tail()}")
+            with contextlib.suppress(OSError, ValueError):
+                get_json(self.url + "/system_stats", timeout=2)
+                return self
+            time.sleep(0.5)
+        raise RuntimeError(f"ComfyUI did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(15)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log_tail(self, chars=6000):
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+
+def node_errors_text(response):
+    """ComfyUI's answer to a rejected /prompt as lines `Node N (Class): message: details`."""
+    error = response.get("error") or {}
+    lines = []
+    for node_id, info in (response.get("node_errors") or {}).items():
+        for err in info.get("errors", []):
+            details = f": {err['details']}" if err.get("details") else ""
+            lines.append(f"Node {node_id} ({info.get('class_type', '?')}): {err.get('message', '')}{details}")
+    if not lines:
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        details = error.get("details", "") if isinstance(error, dict) else ""
+        lines.append(f"ComfyUI rejected the workflow: {message} {details}".strip())
+    return "\n".join(lines)
+
+
+def execution_error_text(data):
+    """An `execution_error` event as `Node N (Class): message`."""
+    return f"Node {data.get('node_id')} ({data.get('node_type')}): {str(data.get('exception_message', '')).strip()}"
+
+
+class Client:
+    """The HTTP API and event stream of one running ComfyUI, over aiohttp (a ComfyUI requirement)."""
+
+    def __init__(self, url, session, client_id):
+        self.url = url.rstrip("/")
+        self.session = session
+        self.client_id = client_id
+
+    async def get_json(self, path):
+        async with self.session.get(self.url + path) as r:
+            r.raise_for_status()
+            return await r.json(content_type=None)
+
+    async def upload_image(self, path):
+        """Put a local image into the server's input folder; returns the name LoadImage takes."""
+        import aiohttp
+
+        form = aiohttp.FormData()
+        form.add_field("image", Path(path).read_bytes(), filename=Path(path).name)
+        form.add_field("overwrite", "true")
+        async with self.session.post(self.url + "/upload/image", data=form) as r:
+            r.raise_for_status()
+            answer = await r.json(content_type=None)
+        return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
+
+    async def queue(self, prompt):
+        """POST the prompt; returns its prompt id. A rejected prompt raises ValueError(node errors text)."""
+        body = {"prompt": prompt, "client_id": self.client_id}
+        async with self.session.post(self.url + "/prompt", json=body) as r:
+            answer = await r.json(content_type=None)
+            if r.status != 200 or answer.get("node_errors"):
+                raise ValueError(node_errors_text(answer))
+        return answer["prompt_id"]
+
+    async def interrupt(self):
+        with contextlib.suppress(Exception):
+            async with self.session.post(self.url + "/interrupt", json={}):
+                pass
+
+    async def download(self, image):
+        query = {"filename": image["filename"], "subfolder": image.get("subfolder", ""),
+                 "type": image.get("type", "output")}
+        async with self.session.get(self.url + "/view", params=query) as r:
+            r.raise_for_status()
+            return await r.read()
