@@ -195,9 +195,19 @@ async def _render(url, face, api_workflow, values, progress):
             except BaseException:
                 await client.interrupt()  # Ctrl-C or an error here: do not leave the render running
                 raise
-        history = (await client.get_json(f"/history/{prompt_id}")).get(prompt_id, {})
-        image = _saved_image(history.get("outputs", {}))
-        return await client.download(image)
+        return await client.download(_saved_image(await _outputs(client, prompt_id)))
+
+
+async def _outputs(client, prompt_id, timeout=60):
+    """The prompt's outputs from /history: the server files them just after announcing success."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        entry = (await client.get_json(f"/history/{prompt_id}")).get(prompt_id)
+        if entry is not None:
+            return entry.get("outputs", {})
+        if asyncio.get_running_loop().time() > deadline:
+            raise PulidError(f"ComfyUI finished the render but kept no history of it within {timeout} s.")
+        await asyncio.sleep(0.1)
 
 
 async def _default_checkpoint(client, api_workflow):

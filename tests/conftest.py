@@ -1,7 +1,60 @@
-"""Shared pytest setup: the repo root on sys.path so `import pulid` works without installing."""
+"""Shared pytest setup: the repo root on sys.path so `import pulid` works without installing, and the
+rule of a host run: with COMFYUI_PATH set, a host test that skips fails (the harness lost the host).
+
+PULID_HOST_REPORT=<file> appends one JSON line per host run (version, commit, frontend, counts) for
+the README's "Supported ComfyUI" table (tools/hosts_table.py).
+"""
+import json
 import os
+import re
 import sys
+import time
+from pathlib import Path
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+
+
+def _is_host_test(item):
+    return item.get_closest_marker("host") is not None or Path(str(item.path)).parent.name == "host"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if COMFYUI_PATH and report.skipped and _is_host_test(item) and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"host test skipped on a host run (COMFYUI_PATH={COMFYUI_PATH}): {reason}"
+
+
+def host_description(path):
+    """(version, frontend) of the ComfyUI at `path`, read from its files."""
+    version = re.search(r'__version__\s*=\s*"([^"]+)"', (Path(path) / "comfyui_version.py").read_text())
+    pin = re.search(r"^comfyui-frontend-package==(\S+)", (Path(path) / "requirements.txt").read_text(), re.M)
+    return (version.group(1) if version else "?"), (pin.group(1) if pin else "?")
+
+
+def pytest_terminal_summary(terminalreporter):
+    out = os.environ.get("PULID_HOST_REPORT")
+    if not (COMFYUI_PATH and out):
+        return
+    stats = {k: len(v) for k, v in terminalreporter.stats.items() if k in ("passed", "failed", "skipped", "error")}
+    host_tests = sum(1 for r in terminalreporter.stats.get("passed", []) if "tests/host/" in r.nodeid)
+    version, frontend = host_description(COMFYUI_PATH)
+    record = {"version": version, "commit": os.environ.get("PULID_HOST_COMMIT", "?"), "frontend": frontend,
+              "torch": _torch_version(), "date": time.strftime("%Y-%m-%d"), "host_tests_passed": host_tests,
+              **stats}
+    with open(out, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _torch_version():
+    torch = sys.modules.get("torch")
+    return getattr(torch, "__version__", "?")

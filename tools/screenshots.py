@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "host"))
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "host")]  # pulid_cli, and the harness
 
 import browser_harness as bh  # noqa: E402
 

@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pulid_cli.comfyui import ServerProcess, combo_options
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,6 @@ def host_packages_dir(comfy_path, cache_root, python=sys.executable) -> Path | N
     return target
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- workflows
 
 
@@ -191,7 +186,7 @@ class ComfyServer:
         self.pack_dir = Path(pack_dir)
         self.python = python
         self.port = None
-        self.proc = None
+        self.process = None
         self.log_path = self.workdir / "server.log"
 
     @property
@@ -218,42 +213,22 @@ class ComfyServer:
 
     def start(self, timeout=180):
         yaml = self._layout()
-        self.port = free_port()
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         if self.packages_dir:
             env["PYTHONPATH"] = str(self.packages_dir)
-        cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--base-directory", str(self.base), "--output-directory", str(self.output),
-               "--input-directory", str(self.input), "--temp-directory", str(self.base / "temp"),
-               "--user-directory", str(self.base / "user"),
-               "--extra-model-paths-config", str(yaml),
-               "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}",
-               "--disable-auto-launch"]
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=self.comfy_path, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, ValueError):
-                self.get("/system_stats", timeout=2)
-                return self
-            time.sleep(0.5)
-        raise RuntimeError(f"ComfyUI did not answer within {timeout}s:\n{self.log_tail()}")
+        args = ["--cpu", "--base-directory", str(self.base), "--output-directory", str(self.output),
+                "--input-directory", str(self.input), "--temp-directory", str(self.base / "temp"),
+                "--user-directory", str(self.base / "user"), "--extra-model-paths-config", str(yaml),
+                "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}", "--disable-auto-launch"]
+        self.process = ServerProcess(self.comfy_path, args, self.log_path, python=self.python, env=env)
+        self.process.start(timeout)
+        self.port = self.process.port
+        return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-        if getattr(self, "_log", None):
-            self._log.close()
-            self._log = None
+        if self.process is not None:
+            self.process.stop()
 
     def __enter__(self):
         try:
@@ -266,9 +241,7 @@ class ComfyServer:
         self.stop()
 
     def log_tail(self, chars=6000):
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
-        return ""
+        return self.process.log_tail(chars) if self.process else ""
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")
@@ -315,7 +288,7 @@ class ComfyServer:
         for cls, spec in info.items():
             for section in ("required", "optional"):
                 for name, val in (spec.get("input", {}).get(section) or {}).items():
-                    opts = _combo_options(val)
+                    opts = combo_options(val)
                     for opt in opts:
                         m = re.fullmatch(re.escape(PROBE_STEM) + r"(.+?)(?:\.safetensors|\.png)", str(opt))
                         if m:
@@ -371,17 +344,6 @@ class ComfyServer:
         return status, resp
 
 
-def _combo_options(val):
-    """Options of a combo input spec in either the old ([list], {...}) or the new ("COMBO", {options}) form."""
-    if not isinstance(val, list) or not val:
-        return []
-    if isinstance(val[0], list):
-        return val[0]
-    if val[0] == "COMBO" and len(val) > 1 and isinstance(val[1], dict):
-        return val[1].get("options") or []
-    return []
-
-
 def _write_png(path, size=64):
     from PIL import Image
 
@@ -413,13 +375,15 @@ _JS_STATE = """() => {
   const registered = (LG && LG.registered_node_types) || {};
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length)
       && getComputedStyle(el).visibility !== 'hidden' && getComputedStyle(el).display !== 'none';
-  const dialogs = [...document.querySelectorAll('.p-dialog, .comfy-modal, [role=dialog]')]
-      .filter(visible).map(el => el.innerText.trim().slice(0, 500));
+  // Warnings open as modal dialogs up to frontend 1.3x and as notification cards ([role=status]) later.
+  const dialogs = [...document.querySelectorAll(
+      '.p-dialog, .comfy-modal, [role=dialog], [role=alertdialog], [role=alert], [role=status]')]
+      .filter(visible).map(el => el.innerText.trim().slice(0, 500)).filter(text => text);
   const nodes = [];
   const visit = (graph) => {
     for (const n of graph._nodes || graph.nodes || []) {
       nodes.push({
-        id: n.id, type: n.type, known: !!registered[n.type], has_errors: !!n.has_errors,
+        id: String(n.id), type: n.type, known: !!registered[n.type], has_errors: !!n.has_errors,
         widgets: (n.widgets || []).filter(w => w.serialize !== false)
             .map(w => ({name: w.name, value: w.value === undefined ? null : w.value})),
       });
@@ -503,11 +467,6 @@ class Frontend:
                 "() => window.app && window.app.graph && window.app.canvas && window.app.extensionManager",
                 timeout=120_000)
             self.page.wait_for_load_state("networkidle", timeout=60_000)
-            # Focus mode hides menus, tabs and side bars: the pictures show the graph only.
-            self.page.evaluate("""async () => {
-                try { await window.app.extensionManager.command.execute('Workspace.ToggleFocusMode'); }
-                catch (e) { console.warn('no focus mode in this frontend', e); }
-            }""")
         except BaseException:
             self.close()
             raise
@@ -556,23 +515,37 @@ class Frontend:
             self.page.keyboard.press("Escape")
         self.page.wait_for_timeout(100)
 
+    def _focus_mode(self):
+        """Toggle the frontend's focus mode (no menus, tabs, side bars or notification cards)."""
+        self.page.evaluate("""async () => {
+            try { await window.app.extensionManager.command.execute('Workspace.ToggleFocusMode'); }
+            catch (e) { console.warn('no focus mode in this frontend', e); }
+        }""")
+        self.page.wait_for_timeout(100)
+
     def screenshot(self, path, colors=128, margin=16):
         """The fitted graph, dialogs closed, saved as a palette PNG (small enough for the README)."""
         from PIL import Image
 
         self.close_dialogs()
-        graph_box = self.page.evaluate(_JS_FIT)
-        self.page.wait_for_timeout(200)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        raw = path.with_suffix(".raw.png")
-        clip = None
-        if graph_box:
-            x0, y0 = max(0, graph_box["x"] - margin), max(0, graph_box["y"] - margin)
-            x1 = min(VIEWPORT["width"], graph_box["x"] + graph_box["width"] + margin)
-            y1 = min(VIEWPORT["height"], graph_box["y"] + graph_box["height"] + margin)
-            clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
-        self.page.screenshot(path=str(raw), clip=clip)
+        # Focus mode hides menus, tabs and side bars: the picture shows the graph only. It also hides the
+        # newer frontends' warning cards, so it is on only while the picture is taken.
+        self._focus_mode()
+        try:
+            graph_box = self.page.evaluate(_JS_FIT)
+            self.page.wait_for_timeout(200)
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            raw = path.with_suffix(".raw.png")
+            clip = None
+            if graph_box:
+                x0, y0 = max(0, graph_box["x"] - margin), max(0, graph_box["y"] - margin)
+                x1 = min(VIEWPORT["width"], graph_box["x"] + graph_box["width"] + margin)
+                y1 = min(VIEWPORT["height"], graph_box["y"] + graph_box["height"] + margin)
+                clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+            self.page.screenshot(path=str(raw), clip=clip)
+        finally:
+            self._focus_mode()
         with Image.open(raw) as im:
             im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
         raw.unlink()

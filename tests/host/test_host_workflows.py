@@ -12,6 +12,7 @@ import glob
 import importlib
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
