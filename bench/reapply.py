@@ -26,7 +26,7 @@ def main():
     base = build_sdxl("meta", None)  # patching never touches UNet weights
     pulid, embeds = pulid_fixture("v1.1")
     handle = host.PulidModelHandle(model=pulid, patcher=None)
-    apply_node, advanced_node = pack_nodes.PuLIDApply(), pack_nodes.PuLIDApplyAdvanced()
+    apply_node, advanced_node = pack_nodes.PuLIDSDXLApply(), pack_nodes.PuLIDSDXLApplyAdvanced()
     settings = itertools.cycle([(0.8, "fidelity", 0.0, 1.0), (1.2, "style", 0.1, 0.9), (0.5, "neutral", 0.0, 0.8)])
 
     def reapply():

@@ -52,7 +52,7 @@ def make_site(width, tokens, num_zero, ortho, seed=0):
     index = next(i for i, site in enumerate(sites) if site.width == width)
     model = PulidWeights([(k_weight, v_weight)] * (index + 1))  # sites before `index` only fill the list
     kv = attn2.IDKeyValues(embedding.IDEmbedding(cond, uncond, "v1.1"), model, index, num_zero)
-    return attn2.IdentityAttention(kv, 0.8, ortho, 1e9, 0.0, attention=None)
+    return attn2.IdentityAttention(kv, 0.8, ortho, attn2.SigmaWindow(1e9, 0.0), attention=None)
 
 
 def timed(fn, reps, device):

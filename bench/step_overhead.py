@@ -72,10 +72,10 @@ class IdentityTermTimer:
 
         self.device, self.seconds, inner = device, {}, IdentityAttention.identity_term
 
-        def timed(site, q, out, extra_options):
+        def timed(site, q, out, extra_options, **kwargs):
             sync(self.device)
             start = time.perf_counter()
-            result = inner(site, q, out, extra_options)
+            result = inner(site, q, out, extra_options, **kwargs)
             sync(self.device)
             name = f"weight {site.weight:g}, ortho {site.ortho}, {site.kv.num_zero} zero tokens"
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start

@@ -3,32 +3,32 @@
 Node ids, input names and widget order are a public contract: saved workflows refer to them.
 """
 from . import host
-from .apply import PuLIDApply, PuLIDApplyAdvanced
-from .embeds import PuLIDLoadEmbeds, PuLIDSaveEmbeds
-from .encode import PuLIDEncodeFace
-from .loaders import PuLIDFaceEncoderLoader, PuLIDModelLoader
-from .similarity import PuLIDFaceSimilarity
+from .apply import PuLIDSDXLApply, PuLIDSDXLApplyAdvanced
+from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
+from .encode import PuLIDSDXLEncodeFace
+from .loaders import PuLIDSDXLFaceEncoderLoader, PuLIDSDXLModelLoader
+from .similarity import PuLIDSDXLFaceSimilarity
 
 NODE_CLASS_MAPPINGS = {
-    "PuLIDModelLoader": PuLIDModelLoader,
-    "PuLIDFaceEncoderLoader": PuLIDFaceEncoderLoader,
-    "PuLIDEncodeFace": PuLIDEncodeFace,
-    "PuLIDApply": PuLIDApply,
-    "PuLIDApplyAdvanced": PuLIDApplyAdvanced,
-    "PuLIDSaveEmbeds": PuLIDSaveEmbeds,
-    "PuLIDLoadEmbeds": PuLIDLoadEmbeds,
-    "PuLIDFaceSimilarity": PuLIDFaceSimilarity,
+    "PuLIDSDXLModelLoader": PuLIDSDXLModelLoader,
+    "PuLIDSDXLFaceEncoderLoader": PuLIDSDXLFaceEncoderLoader,
+    "PuLIDSDXLEncodeFace": PuLIDSDXLEncodeFace,
+    "PuLIDSDXLApply": PuLIDSDXLApply,
+    "PuLIDSDXLApplyAdvanced": PuLIDSDXLApplyAdvanced,
+    "PuLIDSDXLSaveEmbeds": PuLIDSDXLSaveEmbeds,
+    "PuLIDSDXLLoadEmbeds": PuLIDSDXLLoadEmbeds,
+    "PuLIDSDXLFaceSimilarity": PuLIDSDXLFaceSimilarity,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PuLIDModelLoader": "Load PuLID Model",
-    "PuLIDFaceEncoderLoader": "Load PuLID Face Encoder",
-    "PuLIDEncodeFace": "Encode Face (PuLID)",
-    "PuLIDApply": "Apply PuLID",
-    "PuLIDApplyAdvanced": "Apply PuLID (Advanced)",
-    "PuLIDSaveEmbeds": "Save PuLID Embeddings",
-    "PuLIDLoadEmbeds": "Load PuLID Embeddings",
-    "PuLIDFaceSimilarity": "Face Similarity (PuLID)",
+    "PuLIDSDXLModelLoader": "Load PuLID Model (SDXL)",
+    "PuLIDSDXLFaceEncoderLoader": "Load PuLID Face Encoder (SDXL)",
+    "PuLIDSDXLEncodeFace": "Encode Face (PuLID SDXL)",
+    "PuLIDSDXLApply": "Apply PuLID (SDXL)",
+    "PuLIDSDXLApplyAdvanced": "Apply PuLID Advanced (SDXL)",
+    "PuLIDSDXLSaveEmbeds": "Save PuLID Embeddings (SDXL)",
+    "PuLIDSDXLLoadEmbeds": "Load PuLID Embeddings (SDXL)",
+    "PuLIDSDXLFaceSimilarity": "Face Similarity (PuLID SDXL)",
 }
 
 host.register_folders()

@@ -8,8 +8,8 @@ METHODS = tuple(PRESETS["v1"])  # fidelity, style, neutral: the same names for b
 def _common_inputs():
     return {
         "model": ("MODEL", {"tooltip": "Any SDXL model: base, fine-tune, Lightning/Turbo/Hyper, merge, with or without LoRAs."}),
-        "pulid_model": ("PULID_MODEL", {"tooltip": "The same PuLID model the embeddings were encoded with."}),
-        "embeds": ("PULID_EMBEDS", {"tooltip": "From Encode Face (PuLID) or Load PuLID Embeddings."}),
+        "pulid_model": ("PULID_SDXL_MODEL", {"tooltip": "The same PuLID model the embeddings were encoded with."}),
+        "embeds": ("PULID_SDXL_EMBEDS", {"tooltip": "From Encode Face (PuLID SDXL) or Load PuLID Embeddings (SDXL)."}),
         "weight": ("FLOAT", {
             "default": 1.0, "min": -1.0, "max": 5.0, "step": 0.05,
             "tooltip": "Strength of the identity. 1.0 is the official v1 default; the official v1.1 default "
@@ -37,7 +37,7 @@ def _optional_inputs():
     }}
 
 
-class PuLIDApply:
+class PuLIDSDXLApply:
     DESCRIPTION = ("Gives an SDXL model the identity in the embeddings. Changing weight, method, start/end or "
                    "the mask re-patches the model only; the face is not encoded again.")
     CATEGORY = "PuLID"
@@ -62,8 +62,8 @@ class PuLIDApply:
                                  start_at, end_at, attn_mask),)
 
 
-class PuLIDApplyAdvanced:
-    DESCRIPTION = ("Apply PuLID with the two knobs behind the methods exposed: the number of zero tokens "
+class PuLIDSDXLApplyAdvanced:
+    DESCRIPTION = ("Apply PuLID (SDXL) with the two knobs behind the methods exposed: the number of zero tokens "
                    "(dilutes the identity) and the orthogonal projection mode.")
     CATEGORY = "PuLID"
     RETURN_TYPES = ("MODEL",)

@@ -153,6 +153,41 @@ class RegionMask:
         return self
 
 
+class SigmaWindow:
+    """The steps an identity acts in: sigma_end <= sigma <= sigma_start.
+
+    Apply PuLID's start_at/end_at are fractions of the schedule; which sigmas they are depends on the
+    model sampling of the model that is *sampled*, which a ModelSampling* node placed after Apply PuLID
+    changes. So the window keeps the fractions and is `resolve`d again when sampling starts (host.py
+    hooks it to the ModelPatcher's pre-run). Every copy of an apply's patches shares one window
+    (`__deepcopy__` returns it), so resolving it once reaches all of them.
+    """
+
+    def __init__(self, sigma_start, sigma_end, start_at=None, end_at=None):
+        self.sigma_start = float(sigma_start)
+        self.sigma_end = float(sigma_end)
+        self.start_at = start_at
+        self.end_at = end_at
+
+    @classmethod
+    def from_fractions(cls, start_at, end_at, sampling):
+        window = cls(0.0, 0.0, start_at, end_at)
+        window.resolve(sampling)
+        return window
+
+    def resolve(self, sampling):
+        """Sigmas of start_at/end_at in `sampling` (an object with ComfyUI's `percent_to_sigma`)."""
+        if self.start_at is not None:
+            self.sigma_start = float(sampling.percent_to_sigma(self.start_at))
+            self.sigma_end = float(sampling.percent_to_sigma(self.end_at))
+
+    def contains(self, sigma):
+        return self.sigma_end <= sigma <= self.sigma_start
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 _LAST_SIGMAS = [None, 0.0]  # the sigmas tensor of the step being sampled, and its value
 
 
@@ -172,23 +207,35 @@ class IdentityAttention:
 
     attention: the host's attention function, called as
       attention(q, k, v, heads, attn_precision=..., transformer_options=extra_options).
-    sigma_start/sigma_end: the identity term is added only while sigma_end <= sigma <= sigma_start.
-    previous: a replace already registered at this site (IP-Adapter, InstantID, another PuLID);
-      it produces the text attention output and ours is added on top, so patches compose.
+    window: a SigmaWindow; the identity term is added only inside it.
+    previous: a replace already registered at this site. Another IdentityAttention (a second identity)
+      is folded in: the text attention runs once and every identity's ortho projects against it, not
+      against the other identity's term. A foreign replace (IP-Adapter, InstantID, cubiq's PuLID) gives
+      the output ours is added to, as the text attention would.
+    `add(callback, **kwargs)` is the protocol those packs share when a replace is already at the site.
     """
 
-    def __init__(self, kv, weight, ortho, sigma_start, sigma_end, attention, mask=None, previous=None):
+    def __init__(self, kv, weight, ortho, window, attention, mask=None, previous=None):
         self.kv = kv
         self.weight = float(weight)
         self.ortho = ortho
-        self.sigma_start = float(sigma_start)
-        self.sigma_end = float(sigma_end)
+        self.window = window
         self.attention = attention
         self.mask = mask
         self.previous = previous
+        self.added = ()
 
     def __deepcopy__(self, memo):
         return copy.copy(self)
+
+    def add(self, callback, **kwargs):
+        """Run `callback(out, q, k, v, extra_options, **kwargs)` after this site's identity term and add
+        its result, while sigma_end <= sigma <= sigma_start of kwargs (IPAdapter_plus, InstantID and
+        cubiq's PuLID call this on a replace they find at a site instead of replacing it).
+
+        A new tuple each time: a copy of this replace made before (ModelPatcher.clone) is not changed.
+        """
+        self.added = self.added + ((callback, kwargs),)
 
     def active(self, extra_options):
         if self.weight == 0:
@@ -196,7 +243,7 @@ class IdentityAttention:
         sigmas = extra_options.get("sigmas")
         if sigmas is None:
             return True
-        return self.sigma_end <= current_sigma(sigmas) <= self.sigma_start
+        return self.window.contains(current_sigma(sigmas))
 
     def text_attention(self, q, k, v, extra_options):
         if self.previous is not None:
@@ -204,14 +251,37 @@ class IdentityAttention:
         return self.attention(q, k, v, extra_options.get("n_heads", self.kv.heads),
                               attn_precision=extra_options.get("attn_precision"), transformer_options=extra_options)
 
-    def __call__(self, q, k, v, extra_options):
-        out = self.text_attention(q, k, v, extra_options)
-        if not self.active(extra_options):
-            return out
-        return self.identity_term(q, out, extra_options)
+    def chain(self):
+        """This replace and the identities it chains over, innermost first."""
+        sites = [self]
+        while isinstance(sites[-1].previous, IdentityAttention):
+            sites.append(sites[-1].previous)
+        return sites[::-1]
 
-    def identity_term(self, q, out, extra_options):
-        """`out` with this site's identity term added: cond rows see cond tokens, uncond rows uncond."""
+    def __call__(self, q, k, v, extra_options):
+        sites = self.chain()
+        text = sites[0].text_attention(q, k, v, extra_options)
+        out = text
+        for site in sites:
+            if site.active(extra_options):
+                out = site.identity_term(q, text, extra_options, base=None if out is text else out)
+            out = site.run_added(out, q, k, v, extra_options)
+        return out
+
+    def run_added(self, out, q, k, v, extra_options):
+        """`out` plus the terms of the callbacks registered with `add`, each inside its sigma window."""
+        if not self.added:
+            return out
+        sigmas = extra_options.get("sigmas")
+        sigma = current_sigma(sigmas) if sigmas is not None else math.inf
+        for callback, kwargs in self.added:
+            if kwargs.get("sigma_end", -math.inf) <= sigma <= kwargs.get("sigma_start", math.inf):
+                out = out + callback(out, q, k, v, extra_options, **kwargs)
+        return out
+
+    def identity_term(self, q, out, extra_options, base=None):
+        """`base` (default `out`) plus this site's identity term, ortho against `out`: cond rows see cond
+        tokens, uncond rows uncond."""
         chunks = tuple(extra_options.get("cond_or_uncond") or (COND,))
         if q.shape[0] % len(chunks):
             raise ValueError(f"batch of {q.shape[0]} rows does not split into cond_or_uncond {list(chunks)}")
@@ -221,10 +291,10 @@ class IdentityAttention:
         if self.mask is not None:
             mask = self.mask.rows(extra_options["original_shape"][-2:], q.shape[1], q.shape[0] // len(chunks),
                                   len(chunks), q.device, dtype)
-        return attend(q, out, id_heads, self.weight, self.ortho, mask)
+        return attend(q, out, id_heads, self.weight, self.ortho, mask, base=base)
 
 
-def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_end, attention,
+def build_patches(model, embeds, *, weight, num_zero, ortho, window, attention,
                   mask=None, existing=None):
     """{site key: IdentityAttention} for all 70 SDXL cross-attention sites.
 
@@ -237,5 +307,5 @@ def build_patches(model, embeds, *, weight, num_zero, ortho, sigma_start, sigma_
     for index, key in enumerate(SITE_KEYS):
         kv = IDKeyValues(embeds, model, index, num_zero)
         patches[key] = IdentityAttention(
-            kv, weight, ortho, sigma_start, sigma_end, attention, mask=region, previous=existing.get(key))
+            kv, weight, ortho, window, attention, mask=region, previous=existing.get(key))
     return patches

@@ -5,8 +5,8 @@ from ..pulid.embedding import IDEmbedding
 from . import host
 
 
-class PuLIDSaveEmbeds:
-    DESCRIPTION = ("Saves PuLID ID embeddings as .safetensors under models/pulid/embeds, for Load PuLID "
+class PuLIDSDXLSaveEmbeds:
+    DESCRIPTION = ("Saves PuLID ID embeddings as .safetensors under models/pulid_sdxl_embeds, for Load PuLID "
                    "Embeddings (no face models needed to reuse them).")
     CATEGORY = "PuLID"
     RETURN_TYPES = ()
@@ -17,10 +17,10 @@ class PuLIDSaveEmbeds:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "embeds": ("PULID_EMBEDS", {"tooltip": "From Encode Face (PuLID)."}),
+            "embeds": ("PULID_SDXL_EMBEDS", {"tooltip": "From Encode Face (PuLID SDXL)."}),
             "filename_prefix": ("STRING", {
                 "default": "face",
-                "tooltip": "File name start, relative to models/pulid/embeds; a counter and .safetensors are "
+                "tooltip": "File name start, relative to models/pulid_sdxl_embeds; a counter and .safetensors are "
                            "appended (face_00001.safetensors). Subfolders with / are allowed."}),
         }}
 
@@ -40,10 +40,10 @@ class PuLIDSaveEmbeds:
         return {"ui": {"text": [os.path.relpath(path, root)]}}
 
 
-class PuLIDLoadEmbeds:
-    DESCRIPTION = "Loads ID embeddings saved by Save PuLID Embeddings (files in models/pulid/embeds)."
+class PuLIDSDXLLoadEmbeds:
+    DESCRIPTION = "Loads ID embeddings saved by Save PuLID Embeddings (SDXL) (files in models/pulid_sdxl_embeds, and models/pulid/embeds of the first release)."
     CATEGORY = "PuLID"
-    RETURN_TYPES = ("PULID_EMBEDS",)
+    RETURN_TYPES = ("PULID_SDXL_EMBEDS",)
     RETURN_NAMES = ("embeds",)
     FUNCTION = "load"
 
@@ -51,7 +51,7 @@ class PuLIDLoadEmbeds:
     def INPUT_TYPES(cls):
         return {"required": {
             "embeds_file": (host.embeds_files(), {
-                "tooltip": "A .safetensors file in models/pulid/embeds made by Save PuLID Embeddings."}),
+                "tooltip": "A .safetensors file in models/pulid_sdxl_embeds made by Save PuLID Embeddings (SDXL)."}),
         }}
 
     def load(self, embeds_file):

@@ -12,21 +12,21 @@ from . import host
 log = logging.getLogger(__name__)
 
 
-class PuLIDEncodeFace:
+class PuLIDSDXLEncodeFace:
     DESCRIPTION = ("Finds the face in each image of the batch (several photos of the same person) and turns "
                    "them into PuLID ID embeddings. Weight, method, start/end and masks live on the Apply node, "
                    "so changing them never re-runs this node. The second output previews the aligned crops "
                    "and the masked faces the encoders saw.")
     CATEGORY = "PuLID"
-    RETURN_TYPES = ("PULID_EMBEDS", "IMAGE")
+    RETURN_TYPES = ("PULID_SDXL_EMBEDS", "IMAGE")
     RETURN_NAMES = ("embeds", "face_preview")
     FUNCTION = "encode"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "pulid_model": ("PULID_MODEL", {"tooltip": "From Load PuLID Model; its version decides the embedding format."}),
-            "face_encoder": ("PULID_FACE_ENCODER", {"tooltip": "From Load PuLID Face Encoder."}),
+            "pulid_model": ("PULID_SDXL_MODEL", {"tooltip": "From Load PuLID Model (SDXL); its version decides the embedding format."}),
+            "face_encoder": ("PULID_SDXL_FACE_ENCODER", {"tooltip": "From Load PuLID Face Encoder (SDXL)."}),
             "image": ("IMAGE", {"tooltip": "One or more photos of the same person (a batch); each must show the face."}),
             "face": (list(FACE_CHOICES), {
                 "default": FACE_CHOICES[0],

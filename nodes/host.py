@@ -12,12 +12,16 @@ from dataclasses import dataclass
 import torch
 
 from ..pulid.errors import ModelFileError, PulidError
-from .attn2 import build_patches
+from .attn2 import SigmaWindow, build_patches
 
 log = logging.getLogger(__name__)
 
 PULID_EXTENSIONS = {".bin", ".safetensors", ".pt", ".pth"}
-EMBEDS_SUBFOLDER = "embeds"
+EMBEDS_FOLDER = "pulid_sdxl_embeds"
+"""The models folder of saved embeddings (models/pulid_sdxl_embeds), a name no other pack uses: the other
+PuLID packs list models/pulid recursively and would offer embeddings kept there as model files."""
+LEGACY_EMBEDS_SUBFOLDER = "embeds"
+"""models/pulid/embeds, where the first release saved embeddings: still listed and loaded, never written."""
 EMBEDS_EXTENSION = ".safetensors"
 FETCH_HINT = "python -m pulid fetch-models --models-dir <ComfyUI>/models"
 
@@ -42,15 +46,21 @@ def _folder_paths():
 # --- model folders -----------------------------------------------------------------------------
 
 def register_folders():
-    """models/pulid, models/facexlib and models/insightface, merged with any extra_model_paths entry."""
+    """models/pulid, models/facexlib, models/insightface and models/pulid_sdxl_embeds (+ the legacy
+    models/pulid/embeds), merged with any extra_model_paths entry."""
     fp = _folder_paths()
     if fp is None:
         return
-    for name, extensions in (("pulid", PULID_EXTENSIONS), ("facexlib", set()), ("insightface", set())):
+    for name, extensions in (("pulid", PULID_EXTENSIONS), ("facexlib", set()), ("insightface", set()),
+                             (EMBEDS_FOLDER, {EMBEDS_EXTENSION})):
         fp.add_model_folder_path(name, os.path.join(fp.models_dir, name))
         paths, known = fp.folder_names_and_paths[name]
         # Another pack may have registered the same name with its own extensions: keep theirs too.
         fp.folder_names_and_paths[name] = (paths, set(known) | extensions)
+    for pulid_root in list(fp.get_folder_paths("pulid")):
+        legacy = os.path.join(pulid_root, LEGACY_EMBEDS_SUBFOLDER)
+        if legacy not in fp.get_folder_paths(EMBEDS_FOLDER):
+            fp.folder_names_and_paths[EMBEDS_FOLDER][0].append(legacy)
 
 
 def _files(folder):
@@ -61,7 +71,7 @@ def _files(folder):
 
 
 def _is_embeds(name):
-    return name.replace("\\", "/").startswith(EMBEDS_SUBFOLDER + "/")
+    return name.replace("\\", "/").startswith(LEGACY_EMBEDS_SUBFOLDER + "/")
 
 
 def pulid_files():
@@ -78,8 +88,7 @@ NO_EMBEDS = "(no saved embeddings yet)"
 
 
 def embeds_files():
-    prefix = len(EMBEDS_SUBFOLDER) + 1
-    files = [f[prefix:] for f in _files("pulid") if _is_embeds(f) and f.endswith(EMBEDS_EXTENSION)]
+    files = [f for f in _files(EMBEDS_FOLDER) if f.endswith(EMBEDS_EXTENSION)]
     return files or [NO_EMBEDS]
 
 
@@ -111,14 +120,15 @@ def eva_clip_path(name):
 def embeds_path(name):
     if name == NO_EMBEDS:
         raise ModelFileError(f"No saved PuLID embeddings in {embeds_save_dir()}. Run a graph with Save PuLID "
-                             f"Embeddings once (e.g. the pulid_save_embeds workflow), then reload this node.")
-    return _full_path(["pulid"], f"{EMBEDS_SUBFOLDER}/{name}", "Saved PuLID embedding")
+                             f"Embeddings (SDXL) once (e.g. the pulid_save_embeds workflow), then reload this node.")
+    return _full_path([EMBEDS_FOLDER], name, "Saved PuLID embedding")
 
 
 def embeds_save_dir():
     fp = _folder_paths()
-    root = fp.get_folder_paths("pulid")[0] if fp is not None else os.path.join("models", "pulid")
-    return os.path.join(root, EMBEDS_SUBFOLDER)
+    if fp is None or EMBEDS_FOLDER not in fp.folder_names_and_paths:
+        return os.path.join("models", EMBEDS_FOLDER)
+    return fp.get_folder_paths(EMBEDS_FOLDER)[0]
 
 
 def _model_roots(folder):
@@ -190,7 +200,7 @@ def managed(module):
 
 @dataclass
 class PulidModelHandle:
-    """PULID_MODEL: the loaded checkpoint plus the ModelPatcher of its ID encoder."""
+    """PULID_SDXL_MODEL: the loaded checkpoint plus the ModelPatcher of its ID encoder."""
 
     model: object
     patcher: object
@@ -198,7 +208,7 @@ class PulidModelHandle:
 
 @dataclass
 class FaceEncoderHandle:
-    """PULID_FACE_ENCODER: the face pipeline plus a ModelPatcher of its torch modules."""
+    """PULID_SDXL_FACE_ENCODER: the face pipeline plus a ModelPatcher of its torch modules."""
 
     encoder: object
     patcher: object
@@ -274,18 +284,23 @@ def attention_function():
 
 def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at, mask=None):
     """A clone of `model` with the identity term at all 70 SDXL cross-attention sites."""
+    import comfy.patcher_extension
+
     check_sdxl(model)
     if start_at > end_at:
         raise PulidError(f"start_at ({start_at}) must not be after end_at ({end_at}).")
-    sampling = model.get_model_object("model_sampling")
+    window = SigmaWindow.from_fractions(start_at, end_at, model.get_model_object("model_sampling"))
     patched = model.clone()
     existing = patched.model_options.get("transformer_options", {}).get("patches_replace", {}).get("attn2", {})
     patches = build_patches(
-        pulid, embeds, weight=weight, num_zero=num_zero, ortho=ortho,
-        sigma_start=sampling.percent_to_sigma(start_at), sigma_end=sampling.percent_to_sigma(end_at),
+        pulid, embeds, weight=weight, num_zero=num_zero, ortho=ortho, window=window,
         attention=attention_function(), mask=mask, existing=dict(existing))
     for (block, number, index), patch in patches.items():
         patched.set_model_attn2_replace(patch, block, number, index)
+    # Sampling starts from whatever clone a later node made (a ModelSampling* node changes the schedule):
+    # the window is resolved again from that model's sampling, so node order does not matter.
+    patched.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_PRE_RUN, "pulid_sdxl",
+                                  lambda sampled: window.resolve(sampled.get_model_object("model_sampling")))
     log.info("PuLID %s applied at %d sites (weight %s, num_zero %d, ortho %s), chained over %d existing",
              pulid.version, len(patches), weight, num_zero, ortho, sum(k in existing for k in patches))
     return patched

@@ -6,11 +6,11 @@ from . import host
 CATEGORY = "PuLID"
 
 
-class PuLIDModelLoader:
+class PuLIDSDXLModelLoader:
     DESCRIPTION = ("Loads a PuLID-SDXL checkpoint (v1 .bin or v1.1 .safetensors, official or IP-Adapter "
                    "layout; the version is detected from the file) from models/pulid.")
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("PULID_MODEL",)
+    RETURN_TYPES = ("PULID_SDXL_MODEL",)
     RETURN_NAMES = ("pulid_model",)
     FUNCTION = "load"
 
@@ -26,11 +26,11 @@ class PuLIDModelLoader:
         return (host.PulidModelHandle(model=model, patcher=host.managed(model.encoder)),)
 
 
-class PuLIDFaceEncoderLoader:
+class PuLIDSDXLFaceEncoderLoader:
     DESCRIPTION = ("Loads the face pipeline PuLID encodes faces with: EVA-CLIP (face features), insightface "
                    "(detection and identity) and facexlib (alignment and face parsing, from models/facexlib).")
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("PULID_FACE_ENCODER",)
+    RETURN_TYPES = ("PULID_SDXL_FACE_ENCODER",)
     RETURN_NAMES = ("face_encoder",)
     FUNCTION = "load"
 

@@ -20,7 +20,7 @@ def summary_line(mean, results):
     return f"mean: {mean:.4f} over {scored} of {len(results)} images"
 
 
-class PuLIDFaceSimilarity:
+class PuLIDSDXLFaceSimilarity:
     DESCRIPTION = ("Scores how well the identity came through: cosine similarity (-1 to 1, higher is closer) "
                    "between the ArcFace embedding of the face in each image and the mean embedding of the "
                    "reference photos, as in the PuLID paper's face-sim metric. Images without a face are "
@@ -37,8 +37,8 @@ class PuLIDFaceSimilarity:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "face_encoder": ("PULID_FACE_ENCODER", {
-                "tooltip": "From Load PuLID Face Encoder: its insightface models are reused, nothing is loaded again."}),
+            "face_encoder": ("PULID_SDXL_FACE_ENCODER", {
+                "tooltip": "From Load PuLID Face Encoder (SDXL): its insightface models are reused, nothing is loaded again."}),
             "reference": ("IMAGE", {
                 "tooltip": "The ID photo(s), e.g. the same Load Image that feeds Encode Face; each must show the face."}),
             "images": ("IMAGE", {

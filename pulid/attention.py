@@ -172,8 +172,11 @@ def id_attention(q, out, id_k, id_v, heads, weight, ortho="off", num_zero=0, mas
     return attend(q, out, IDHeads(keys, values, num_zero), weight, ortho, mask)
 
 
-def attend(q, out, id_heads, weight, ortho, mask=None):
+def attend(q, out, id_heads, weight, ortho, mask=None, base=None):
     """`id_attention` on an `IDHeads` (in `compute_dtype`).
+
+    base: what the identity term is added to, default `out`. Ortho always projects against `out`;
+    several identities at one site pass the same text output as `out` and the running sum as `base`.
 
     The logits are computed token-major, [groups*heads, T+1, rows]: the softmax then reduces over a
     strided dimension of 11 to 53 entries while its vector loops run along the rows, several times
@@ -210,9 +213,10 @@ def attend(q, out, id_heads, weight, ortho, mask=None):
     # [B, N, C] temporary costs page faults, not just a pass.
     if ortho == "off":
         wid = wid.to(out.dtype)
+        base = out if base is None else base
         if mask is None:
-            return wid.add_(out)
-        return torch.addcmul(out, wid, mask.to(out.dtype))
+            return wid.add_(base)
+        return torch.addcmul(base, wid, mask.to(out.dtype))
 
     out32 = out.float()
     # w*p = c*out with c = <out, w*id> / <out, out> per sample and channel (sums over the sequence);
@@ -220,13 +224,17 @@ def attend(q, out, id_heads, weight, ortho, mask=None):
     scratch = torch.mul(out32, wid)
     coef = scratch.sum(dim=-2, keepdim=True) / torch.mul(out32, out32, out=scratch).sum(dim=-2, keepdim=True)
     # Every mode is out + w*id + f*out with f = -c (v1), (s - 1)*c (v2); masked, only the identity
-    # term w*id + f*out is scaled by the mask.
+    # term w*id + f*out is scaled by the mask. Unmasked onto `out` itself, the + out is folded in.
+    fold = mask is None and base is None
     if ortho == "v1":
-        term = wid.addcmul_(out32, (1.0 if mask is None else 0.0) - coef)
+        term = wid.addcmul_(out32, (1.0 if fold else 0.0) - coef)
     else:
         term = wid.addcmul_(torch.mul(out32, coef, out=scratch), share - 1)
-        if mask is None:
+        if fold:
             term.add_(out32)
-    if mask is None:
+    if fold:
         return term.to(out.dtype)
-    return torch.addcmul(out32, term, mask.float()).to(out.dtype)
+    target = out32 if base is None else base.float()
+    if mask is None:
+        return term.add_(target).to(out.dtype)
+    return torch.addcmul(target, term, mask.float()).to(out.dtype)

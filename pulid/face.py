@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError

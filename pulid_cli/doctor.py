@@ -5,7 +5,6 @@ nodes can show the same messages. Model files are opened with the same loaders t
 truncated download or a wrong file shows up here and not in the middle of a render.
 """
 import importlib
-import logging
 import os
 import shlex
 import sys
@@ -15,7 +14,6 @@ from pathlib import Path
 from .catalog import ANTELOPEV2, CATALOG, EVA_CLIP, FACEXLIB_DETECTION, FACEXLIB_PARSING, ModelFile
 from .fetch import target_path
 
-log = logging.getLogger(__name__)
 
 OK, MISSING, BROKEN, WARNING = "OK", "MISSING", "BROKEN", "WARNING"
 PACK_DIR = Path(__file__).resolve().parent.parent

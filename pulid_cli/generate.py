@@ -30,10 +30,10 @@ BASIC_WORKFLOW = PACK_DIR / "workflows" / "api" / "pulid_basic.json"
 # argument -> (node id, class_type, input name) in workflows/api/pulid_basic.json
 INPUTS = {
     "checkpoint": ("1", "CheckpointLoaderSimple", "ckpt_name"),
-    "pulid_file": ("2", "PuLIDModelLoader", "pulid_file"),
+    "pulid_file": ("2", "PuLIDSDXLModelLoader", "pulid_file"),
     "face": ("4", "LoadImage", "image"),
-    "weight": ("7", "PuLIDApply", "weight"),
-    "method": ("7", "PuLIDApply", "method"),
+    "weight": ("7", "PuLIDSDXLApply", "weight"),
+    "method": ("7", "PuLIDSDXLApply", "method"),
     "prompt": ("10", "CLIPTextEncode", "text"),
     "negative": ("11", "CLIPTextEncode", "text"),
     "width": ("12", "EmptyLatentImage", "width"),
@@ -43,7 +43,7 @@ INPUTS = {
     "cfg": ("13", "KSampler", "cfg"),
 }
 SAVE_NODE = "15"
-PACK_NODE = "PuLIDApply"
+PACK_NODE = "PuLIDSDXLApply"
 """A node of this pack: the server lists it in /object_info when it loaded the pack."""
 
 MODEL_FOLDERS = ("checkpoints", "clip", "clip_vision", "configs", "controlnet", "diffusion_models", "embeddings",

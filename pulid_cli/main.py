@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--no-load", action="store_true",
                         help="only check that the files exist (skip loading them)")
 
+    mig = sub.add_parser(
+        "migrate", help="turn a cubiq PuLID_ComfyUI workflow into one with this pack's nodes",
+        description="Read a workflow (UI or API format) that uses cubiq's PuLID_ComfyUI nodes and write the same "
+                    "graph with this pack's: loaders -> Load PuLID Model / Load PuLID Face Encoder, each "
+                    "ApplyPulid(Advanced) -> Encode Face + Apply PuLID (Advanced). Prints what could not be "
+                    "carried over exactly (also put into the graph as a Note).")
+    mig.add_argument("workflow", help="the workflow JSON to read (never changed unless -o names it)")
+    mig.add_argument("-o", "--out", help="where to write (default: <workflow>_pulid_sdxl.json beside it)")
+
     gen = sub.add_parser(
         "generate", help="render one image through ComfyUI's HTTP API",
         description="Run the pack's basic workflow (workflows/api/pulid_basic.json) on ComfyUI and write "
@@ -124,6 +133,20 @@ def _run_doctor(args) -> int:
     return 1 if doctor.failed(checks) else 0
 
 
+def _run_migrate(args) -> int:
+    from .migrate import migrate_file
+
+    source = Path(args.workflow)
+    target = Path(args.out) if args.out else source.with_name(source.stem + "_pulid_sdxl.json")
+    if not args.out and target.exists():
+        raise PulidError(f"{target} exists already; name the output with -o (it may be the input itself).")
+    result = migrate_file(source, target)
+    for note in result.notes:
+        sys.stdout.write(f"note: {note}\n")
+    sys.stdout.write(f"{target}\n")
+    return 0
+
+
 def _run_generate(args) -> int:
     from .generate import generate
 
@@ -144,7 +167,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    run = {"fetch-models": _run_fetch, "doctor": _run_doctor, "generate": _run_generate}
+    run = {"fetch-models": _run_fetch, "doctor": _run_doctor, "generate": _run_generate, "migrate": _run_migrate}
     try:
         return run[args.command](args)
     except PulidError as exc:

@@ -11,22 +11,22 @@ import pytest
 from pack import PACK, import_pack
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
-OUR_TYPES = {"PULID_MODEL", "PULID_FACE_ENCODER", "PULID_EMBEDS"}
+OUR_TYPES = {"PULID_SDXL_MODEL", "PULID_SDXL_FACE_ENCODER", "PULID_SDXL_EMBEDS"}
 HOST_TYPES = {"MODEL", "IMAGE", "MASK"}
 
 CONTRACT = {  # node id -> (display name, required inputs in order, optional inputs, outputs)
-    "PuLIDModelLoader": ("Load PuLID Model", ["pulid_file"], [], ["PULID_MODEL"]),
-    "PuLIDFaceEncoderLoader": ("Load PuLID Face Encoder", ["eva_clip_file", "insightface_model", "provider"], [],
-                               ["PULID_FACE_ENCODER"]),
-    "PuLIDEncodeFace": ("Encode Face (PuLID)", ["pulid_model", "face_encoder", "image", "face", "multi_image", "noise",
-                                                "skip_faceless"], [], ["PULID_EMBEDS", "IMAGE"]),
-    "PuLIDApply": ("Apply PuLID", ["model", "pulid_model", "embeds", "weight", "method", "start_at", "end_at"],
+    "PuLIDSDXLModelLoader": ("Load PuLID Model (SDXL)", ["pulid_file"], [], ["PULID_SDXL_MODEL"]),
+    "PuLIDSDXLFaceEncoderLoader": ("Load PuLID Face Encoder (SDXL)", ["eva_clip_file", "insightface_model", "provider"], [],
+                               ["PULID_SDXL_FACE_ENCODER"]),
+    "PuLIDSDXLEncodeFace": ("Encode Face (PuLID SDXL)", ["pulid_model", "face_encoder", "image", "face", "multi_image", "noise",
+                                                "skip_faceless"], [], ["PULID_SDXL_EMBEDS", "IMAGE"]),
+    "PuLIDSDXLApply": ("Apply PuLID (SDXL)", ["model", "pulid_model", "embeds", "weight", "method", "start_at", "end_at"],
                    ["attn_mask"], ["MODEL"]),
-    "PuLIDApplyAdvanced": ("Apply PuLID (Advanced)", ["model", "pulid_model", "embeds", "weight", "start_at", "end_at",
+    "PuLIDSDXLApplyAdvanced": ("Apply PuLID Advanced (SDXL)", ["model", "pulid_model", "embeds", "weight", "start_at", "end_at",
                                                       "num_zero", "ortho"], ["attn_mask"], ["MODEL"]),
-    "PuLIDSaveEmbeds": ("Save PuLID Embeddings", ["embeds", "filename_prefix"], [], []),
-    "PuLIDLoadEmbeds": ("Load PuLID Embeddings", ["embeds_file"], [], ["PULID_EMBEDS"]),
-    "PuLIDFaceSimilarity": ("Face Similarity (PuLID)", ["face_encoder", "reference", "images", "face"], [],
+    "PuLIDSDXLSaveEmbeds": ("Save PuLID Embeddings (SDXL)", ["embeds", "filename_prefix"], [], []),
+    "PuLIDSDXLLoadEmbeds": ("Load PuLID Embeddings (SDXL)", ["embeds_file"], [], ["PULID_SDXL_EMBEDS"]),
+    "PuLIDSDXLFaceSimilarity": ("Face Similarity (PuLID SDXL)", ["face_encoder", "reference", "images", "face"], [],
                             ["FLOAT", "STRING", "IMAGE"]),
 }
 
@@ -80,26 +80,26 @@ def test_node_definition(pack, node_id):
 
 
 def test_values_the_issue_fixes(pack):
-    apply = pack.NODE_CLASS_MAPPINGS["PuLIDApply"].INPUT_TYPES()["required"]
+    apply = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLApply"].INPUT_TYPES()["required"]
     assert apply["weight"][1].items() >= {"default": 1.0, "min": -1.0, "max": 5.0}.items()
     assert apply["method"][0] == ["fidelity", "style", "neutral"] and apply["method"][1]["default"] == "fidelity"
     assert apply["start_at"][1]["default"] == 0.0 and apply["end_at"][1]["default"] == 1.0
-    adv = pack.NODE_CLASS_MAPPINGS["PuLIDApplyAdvanced"].INPUT_TYPES()["required"]
+    adv = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLApplyAdvanced"].INPUT_TYPES()["required"]
     assert (adv["num_zero"][1]["min"], adv["num_zero"][1]["max"]) == (0, 80)
     assert adv["ortho"][0] == ["off", "v1", "v2"]
-    enc = pack.NODE_CLASS_MAPPINGS["PuLIDEncodeFace"].INPUT_TYPES()["required"]
+    enc = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLEncodeFace"].INPUT_TYPES()["required"]
     assert enc["multi_image"][0] == ["auto", "concat", "mean", "stack"]
     assert (enc["noise"][1]["min"], enc["noise"][1]["max"], enc["noise"][1]["default"]) == (0.0, 1.0, 0.0)
     assert enc["skip_faceless"][1]["default"] is False
     assert enc["face"][0] == list(sys.modules[PACK + ".pulid.face"].FACE_CHOICES)
-    loader = pack.NODE_CLASS_MAPPINGS["PuLIDFaceEncoderLoader"].INPUT_TYPES()["required"]
+    loader = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLFaceEncoderLoader"].INPUT_TYPES()["required"]
     assert loader["provider"][0] == ["auto", "CPU", "CUDA", "ROCM", "CoreML", "DirectML"]
     assert loader["insightface_model"][1]["default"] == "antelopev2"
 
 
 def test_encode_does_not_take_apply_settings(pack):
     """Weight, method, window and mask must not be Encode inputs, or changing them re-encodes the face."""
-    enc = pack.NODE_CLASS_MAPPINGS["PuLIDEncodeFace"].INPUT_TYPES()["required"]
+    enc = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLEncodeFace"].INPUT_TYPES()["required"]
     assert not {"weight", "method", "start_at", "end_at", "attn_mask", "num_zero", "ortho"} & set(enc)
 
 
@@ -142,5 +142,5 @@ def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch):
     host = pack.nodes.host
     monkeypatch.setattr(host, "_files", lambda folder: [])  # nothing saved yet (with or without a host)
     assert host.embeds_files() == [host.NO_EMBEDS]
-    with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match="Save PuLID Embeddings"):
+    with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match=r"Save PuLID Embeddings \(SDXL\)"):
         host.embeds_path(host.NO_EMBEDS)

@@ -24,6 +24,7 @@ IDEmbedding = pack_module("pulid.embedding").IDEmbedding
 EmbeddingMismatchError = pack_module("pulid.errors").EmbeddingMismatchError
 SITES = pack_module("pulid.sites").SITES
 IDKeyValues, IdentityAttention, RegionMask = attn2.IDKeyValues, attn2.IdentityAttention, attn2.RegionMask
+SigmaWindow = attn2.SigmaWindow
 build_patches, token_grid, id_attention = attn2.build_patches, attn2.token_grid, attention_mod.id_attention
 
 HEADS, WIDTH, DIM, T, NZ = SITES[0].heads, 40, 12, 4, 2  # the first sites' head count, small widths
@@ -72,7 +73,8 @@ def with_embeds(parts):
 
 def make(parts, weight=0.7, start=10.0, end=1.0, mask=None, previous=None, ortho="off", num_zero=NZ):
     kv = IDKeyValues(parts.embeds, parts.model, 0, num_zero)
-    return IdentityAttention(kv, weight, ortho, start, end, plain_attention, mask=mask, previous=previous)
+    return IdentityAttention(kv, weight, ortho, SigmaWindow(start, end), plain_attention, mask=mask,
+                             previous=previous)
 
 
 def opts(sigma=5.0, cond_or_uncond=(0, 1), shape=(4, 4, 2, 3)):
@@ -281,7 +283,7 @@ def test_build_patches_covers_all_sites_and_chains(parts):
     foreign = object()
     existing = {attn2.SITE_KEYS[3]: foreign}
     patches = build_patches(fake_model(), embeds, weight=1.0, num_zero=NZ, ortho="off",
-                            sigma_start=1e9, sigma_end=0.0, attention=plain_attention, existing=existing)
+                            window=SigmaWindow(1e9, 0.0), attention=plain_attention, existing=existing)
     assert list(patches) == list(attn2.SITE_KEYS) and len(set(patches)) == 70
     assert patches[attn2.SITE_KEYS[3]].previous is foreign
     assert all(p.previous is None for key, p in patches.items() if key != attn2.SITE_KEYS[3])
@@ -305,7 +307,7 @@ def test_build_patches_rejects_other_version(parts):
     embeds = IDEmbedding(parts.cond, parts.uncond, "v1")
     with pytest.raises(EmbeddingMismatchError, match="v1.1"):
         build_patches(fake_model("v1.1"), embeds, weight=1.0, num_zero=NZ, ortho="off",
-                      sigma_start=1e9, sigma_end=0.0, attention=plain_attention)
+                      window=SigmaWindow(1e9, 0.0), attention=plain_attention)
 
 
 def test_deepcopy_shares_tensors(parts):
@@ -344,3 +346,116 @@ def test_ortho_routing_and_mask_match_the_plain_formula(parts, ortho, order):
     id_v = torch.cat([padded[c][1].expand(rows, -1, -1) for c in order])
     full = id_attention(parts.q, out, id_k, id_v, HEADS, 0.7, ortho)
     torch.testing.assert_close(got, out + (full - out) * mask.reshape(1, 6, 1), atol=1e-6, rtol=1e-6)
+
+
+def routed_id_attention(parts, q, out, ortho, mask, weight, order):
+    """id_attention (zero tokens materialised) with each row block seeing its own tokens, as the patch routes."""
+    rows = q.shape[0] // len(order)
+    padded = {c: attention_mod.project_id_tokens(t, parts.k_w, parts.v_w, NZ)
+              for c, t in ((0, parts.cond), (1, parts.uncond))}
+    id_k = torch.cat([padded[c][0].expand(rows, -1, -1) for c in order])
+    id_v = torch.cat([padded[c][1].expand(rows, -1, -1) for c in order])
+    return id_attention(q, out, id_k, id_v, HEADS, weight, ortho, mask=mask)
+
+
+@pytest.mark.parametrize("orthos", [("v2", "v1"), ("v1", "v2"), ("v2", "v2")])
+def test_two_identities_each_project_against_the_text_alone(parts, orthos):
+    """A second identity chained over ours: its ortho projects against the text attention, not against
+    text + the first identity's term, and the text attention runs once."""
+    left = torch.zeros(1, 2, 3)
+    left[..., :1] = 1.0
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return plain_attention(*args, **kwargs)
+
+    first = IdentityAttention(IDKeyValues(parts.embeds, parts.model, 0, NZ), 0.6, orthos[0], SigmaWindow(10.0, 1.0), counted,
+                              mask=RegionMask(left))
+    second = IdentityAttention(IDKeyValues(parts.embeds, parts.model, 0, NZ), 1.2, orthos[1], SigmaWindow(10.0, 1.0), counted,
+                               mask=RegionMask(1.0 - left), previous=first)
+    order = (1, 0)
+    got = second(parts.q, parts.k, parts.v, opts(cond_or_uncond=order, shape=(4, 4, 2, 3)))
+    assert len(calls) == 1
+    text = plain_attention(parts.q, parts.k, parts.v, HEADS)
+    m = left.reshape(1, 6, 1)
+    one = routed_id_attention(parts, parts.q, text, orthos[0], m.expand(4, -1, -1), 0.6, order) - text
+    two = routed_id_attention(parts, parts.q, text, orthos[1], (1 - m).expand(4, -1, -1), 1.2, order) - text
+    torch.testing.assert_close(got, text + one + two, atol=1e-6, rtol=1e-5)
+    # what projecting against the first identity's output would give differs: the test can fail
+    leaky = routed_id_attention(parts, parts.q, text + one, orthos[1], (1 - m).expand(4, -1, -1), 1.2, order)
+    assert not torch.allclose(got, leaky, atol=1e-6)
+
+
+class ProtocolReplace:
+    """A replace as IPAdapter_plus / InstantID / cubiq's PuLID build theirs: text attention, then every
+    added callback's term inside its sigma window (written here from the protocol, not copied)."""
+
+    def __init__(self, callback, **kwargs):
+        self.callbacks = [(callback, kwargs)]
+
+    def add(self, callback, **kwargs):
+        self.callbacks.append((callback, kwargs))
+
+    def __call__(self, q, k, v, extra_options):
+        out = plain_attention(q, k, v, extra_options["n_heads"])
+        sigma = float(extra_options["sigmas"][0]) if "sigmas" in extra_options else 1e9
+        for callback, kwargs in self.callbacks:
+            if kwargs["sigma_end"] <= sigma <= kwargs["sigma_start"]:
+                out = out + callback(out, q, k, v, extra_options, **kwargs)
+        return out
+
+
+def ip_term(out, q, k, v, extra_options, scale=0.0, **kwargs):
+    """A stand-in for IP-Adapter's term: anything that depends on q and the running output."""
+    return scale * torch.tanh(q) + 0.01 * out
+
+
+def test_foreign_pack_adds_to_our_replace(parts):
+    """Apply PuLID, then a pack that finds our replace at the site and calls .add() on it."""
+    ours = make(parts)
+    ours.add(ip_term, scale=0.3, sigma_start=10.0, sigma_end=1.0)
+    got = ours(parts.q, parts.k, parts.v, opts())
+    _, with_id = expected(parts, 0.7, (0, 1))
+    torch.testing.assert_close(got, with_id + ip_term(with_id, parts.q, None, None, None, scale=0.3),
+                               atol=1e-5, rtol=1e-4)
+    outside = ours(parts.q, parts.k, parts.v, opts(sigma=0.5))  # both windows closed
+    assert torch.equal(outside, plain_attention(parts.q, parts.k, parts.v, HEADS))
+
+
+def test_our_replace_over_a_protocol_replace(parts):
+    """The other order: their replace is already at the site; ours calls it for the text attention."""
+    theirs = ProtocolReplace(ip_term, scale=0.3, sigma_start=10.0, sigma_end=1.0)
+    got = make(parts, previous=theirs)(parts.q, parts.k, parts.v, opts())
+    out, with_id = expected(parts, 0.7, (0, 1))
+    with_ip = out + ip_term(out, parts.q, None, None, None, scale=0.3)
+    torch.testing.assert_close(got, with_ip + (with_id - out), atol=1e-5, rtol=1e-4)
+
+
+def test_add_leaves_earlier_copies_alone(parts):
+    ours = make(parts)
+    clone = copy.deepcopy({"r": ours})["r"]
+    clone.add(ip_term, scale=0.3, sigma_start=10.0, sigma_end=1.0)
+    assert ours.added == () and len(clone.added) == 1
+
+
+class Sampling:
+    """percent_to_sigma of a model sampling: sigma = scale * (1 - percent), 0 and "infinite" at the ends."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def percent_to_sigma(self, percent):
+        return 999999999.9 if percent <= 0 else 0.0 if percent >= 1 else self.scale * (1 - percent)
+
+
+def test_window_is_resolved_again_for_the_model_that_is_sampled(parts):
+    """start_at/end_at are fractions; a later ModelSampling change (resolve) moves the sigmas, and every
+    copy of the patch (ModelPatcher.clone deep-copies) sees it."""
+    window = SigmaWindow.from_fractions(0.5, 1.0, Sampling(10.0))
+    patch = IdentityAttention(IDKeyValues(parts.embeds, parts.model, 0, NZ), 0.7, "off", window, plain_attention)
+    clone = copy.deepcopy({"p": patch})["p"]
+    assert clone.window is window
+    assert patch.active(opts(sigma=4.0)) and not patch.active(opts(sigma=6.0))
+    window.resolve(Sampling(20.0))  # the sampled model's sampling: 0.5 of the schedule is now sigma 10
+    assert clone.active(opts(sigma=6.0)) and not clone.active(opts(sigma=11.0))

@@ -178,12 +178,12 @@ def test_similarity_sweep_changes_only_the_weight():
     """Same seed, prompt and latent for every sampler, one weight each, all scored by one Face Similarity."""
     api = load(os.path.join(ROOT, "workflows", "api", "pulid_similarity_sweep.json"))
     samplers = [n for n in api.values() if n["class_type"] == "KSampler"]
-    applies = {key: n for key, n in api.items() if n["class_type"] == "PuLIDApply"}
+    applies = {key: n for key, n in api.items() if n["class_type"] == "PuLIDSDXLApply"}
     assert len(samplers) == len(applies) == 3
     settings = [{k: v for k, v in s["inputs"].items() if k != "model"} for s in samplers]
     assert all(s == settings[0] for s in settings)
     assert sorted(applies[s["inputs"]["model"][0]]["inputs"]["weight"] for s in samplers) == [0.4, 0.8, 1.2]
-    (similarity,) = [n for n in api.values() if n["class_type"] == "PuLIDFaceSimilarity"]
+    (similarity,) = [n for n in api.values() if n["class_type"] == "PuLIDSDXLFaceSimilarity"]
     reference = similarity["inputs"]["reference"]
     assert api[reference[0]]["class_type"] == "LoadImage"
-    assert any(n["class_type"] == "PuLIDEncodeFace" and n["inputs"]["image"] == reference for n in api.values())
+    assert any(n["class_type"] == "PuLIDSDXLEncodeFace" and n["inputs"]["image"] == reference for n in api.values())

@@ -61,8 +61,6 @@ FRONTEND_SETTINGS = {
 
 MODEL_SUFFIX = ".safetensors"
 PROBE_STEM = "zz_probe__"
-# Sub-folders some combos list on their own: Load PuLID Embeddings lists models/pulid/embeds/.
-PROBE_SUBFOLDERS = {"pulid": ("embeds",)}
 
 
 # ---------------------------------------------------------------- host packages
@@ -175,7 +173,7 @@ class ComfyServer:
     """`main.py --cpu` from a host checkout, on a free 127.0.0.1 port, in a private base directory."""
 
     def __init__(self, comfy_path, workdir, *, packages_dir=None, pack_dir=REPO,
-                 python=sys.executable):
+                 python=sys.executable, extra_custom_nodes=()):
         self.comfy_path = Path(comfy_path).resolve()
         self.workdir = Path(workdir)
         self.base = self.workdir / "base"
@@ -184,6 +182,7 @@ class ComfyServer:
         self.output = self.base / "output"
         self.packages_dir = packages_dir
         self.pack_dir = Path(pack_dir)
+        self.extra_custom_nodes = [Path(p) for p in extra_custom_nodes]
         self.python = python
         self.port = None
         self.process = None
@@ -199,6 +198,10 @@ class ComfyServer:
         link = self.base / "custom_nodes" / PACK_NAME
         if self.pack_dir and not link.exists():
             link.symlink_to(self.pack_dir, target_is_directory=True)
+        for extra in self.extra_custom_nodes:  # test-only node folders
+            target = self.base / "custom_nodes" / extra.name
+            if not target.exists():
+                target.symlink_to(extra.resolve(), target_is_directory=True)
         settings = self.base / "user" / "default" / "comfy.settings.json"
         settings.write_text(json.dumps(FRONTEND_SETTINGS, indent=1))
         # The same models folder is also named in an extra_model_paths.yaml, the way users with a
@@ -278,10 +281,9 @@ class ComfyServer:
         """(node class, input name) -> the models folder (or 'input') whose files that combo lists."""
         folders = [f for f in self.get("/models") if "/" not in f and f != "custom_nodes"]
         for f in folders:
-            for sub in ("", *PROBE_SUBFOLDERS.get(f, ())):
-                where = self.models / f / sub
-                where.mkdir(parents=True, exist_ok=True)
-                (where / f"{PROBE_STEM}{f}{'__' + sub if sub else ''}{MODEL_SUFFIX}").touch()
+            where = self.models / f
+            where.mkdir(parents=True, exist_ok=True)
+            (where / f"{PROBE_STEM}{f}{MODEL_SUFFIX}").touch()
         (self.input / f"{PROBE_STEM}input.png").touch()
         info = self.get("/object_info", timeout=120)
         mapping = {}

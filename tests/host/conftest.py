@@ -16,8 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TESTS = os.path.join(ROOT, "tests")
 CACHE = os.path.join(TESTS, "_generated", "host_models_v1")
 PACK_NAME = "pulid_sdxl"  # what the pack folder is called under custom_nodes (the checkout is "main")
-# Core nodes outside nodes.py that the shipped workflows use (ComfyUI loads them at start-up).
-EXTRAS = ("nodes_mask.py", "nodes_latent.py", "nodes_preview_any.py")
+# Core nodes outside nodes.py that the shipped workflows and the tests use (ComfyUI loads them at start-up).
+EXTRAS = ("nodes_mask.py", "nodes_latent.py", "nodes_preview_any.py", "nodes_model_advanced.py")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)  # the shared test-file writers (make_*.py) and the in-process runner
 
@@ -59,6 +59,8 @@ def _models(root):
     _link(sdxl, os.path.join(root, "checkpoints", "sd_xl_base_1.0.safetensors"))
     _link(sdxl, os.path.join(root, "checkpoints", "sdxl_lightning_4step.safetensors"))
     _link(pulid, os.path.join(root, "pulid", "pulid_v1.1.safetensors"))
+    # The file name cubiq's workflows use (tests/cubiq_workflows.py): a PuLID file is recognised by its contents.
+    _link(pulid, os.path.join(root, "pulid", "ip-adapter_pulid_sdxl_fp16.safetensors"))
     _link(eva, os.path.join(root, "clip_vision", "EVA02_CLIP_L_336_psz14_s6B.pt"))
     # As the release zip unpacks: models/insightface/models/antelopev2/antelopev2/*.onnx
     make_face_models.write_antelopev2(os.path.join(root, "insightface", "models", "antelopev2"), nested=True)
@@ -92,7 +94,7 @@ def comfy(tmp_path_factory):
     models = work / "models"
     _models(str(models))
     # Registered ahead of the pack like extra_model_paths.yaml entries: the pack must merge, not replace.
-    for name in ("checkpoints", "clip_vision", "pulid", "insightface", "facexlib"):
+    for name in ("checkpoints", "clip_vision", "pulid", "insightface", "facexlib", "pulid_sdxl_embeds"):
         folder_paths.add_model_folder_path(name, str(models / name), is_default=True)
     for name in ("input", "output", "temp"):
         (work / name).mkdir()
@@ -104,7 +106,12 @@ def comfy(tmp_path_factory):
     custom = work / "custom_nodes"
     custom.mkdir()
     os.symlink(ROOT, custom / PACK_NAME)
+    # Another pack registering every id and type of the other PuLID packs goes first, as an artist's
+    # install with cubiq's and a FLUX PuLID pack would: ours must load and run beside it.
+    comfyui_inprocess.load_custom_node(os.path.join(TESTS, "host", "custom_nodes", "pulid_test_clashing_pack"))
     pack = comfyui_inprocess.load_custom_node(custom / PACK_NAME)
+    # The attn2 .add() protocol of IPAdapter_plus / InstantID, for the composition tests.
+    comfyui_inprocess.load_custom_node(os.path.join(TESTS, "host", "custom_nodes", "pulid_test_attn2_protocol"))
     for extra in EXTRAS:
         comfyui_inprocess.load_custom_node(os.path.join(os.path.abspath(path), "comfy_extras", extra),
                                            module_parent="comfy_extras")

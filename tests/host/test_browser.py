@@ -17,11 +17,19 @@ from pathlib import Path
 import pytest
 
 import browser_harness as bh
+import cubiq_workflows
+from pulid_cli.migrate import migrate
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 # The server needs ComfyUI's requirements; by default they are in the interpreter running pytest.
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
 WORKFLOWS = bh.find_workflows(bh.REPO / "workflows") if (bh.REPO / "workflows").is_dir() else []
+# The stand-ins: every id the other PuLID packs register (ours must load beside them), and the IP-Adapter-like
+# node the migrated cubiq workflows contain.
+TEST_NODES = [bh.REPO / "tests" / "host" / "custom_nodes" / name
+              for name in ("pulid_test_clashing_pack", "pulid_test_attn2_protocol")]
+MIGRATED_UI = migrate(cubiq_workflows.ui()).workflow
+MIGRATED_API = migrate(cubiq_workflows.api()).workflow
 
 
 def _why_skip():
@@ -100,9 +108,10 @@ def host(tmp_path_factory):
     cache = bh.REPO / "tests" / "_generated"
     packages = bh.host_packages_dir(COMFYUI_PATH, cache, python=COMFYUI_PYTHON)
     work = tmp_path_factory.mktemp("comfy_browser")
-    with bh.ComfyServer(COMFYUI_PATH, work, packages_dir=packages, python=COMFYUI_PYTHON) as server:
+    with bh.ComfyServer(COMFYUI_PATH, work, packages_dir=packages, python=COMFYUI_PYTHON,
+                        extra_custom_nodes=TEST_NODES) as server:
         mapping = server.folder_of_combos()
-        prompts = [CONTROL_API] + [w.api for w in WORKFLOWS if w.api]
+        prompts = [CONTROL_API, MIGRATED_API] + [w.api for w in WORKFLOWS if w.api]
         server.add_placeholders(prompts, mapping,
                                 extra_models=[e for w in WORKFLOWS for e in bh.model_entries(w.ui)])
         info = server.get("/object_info", timeout=120)
@@ -215,3 +224,13 @@ def test_workflow_in_frontend(host, wf):
     _assert_validates(host["server"], prompt, wf.ui_path.name)
     shot = host["ui"].screenshot(host["shots"] / f"{wf.name}.png")
     assert shot.stat().st_size > 1000
+
+
+def test_migrated_cubiq_workflow_in_frontend(host):
+    """`pulid migrate` output: loads clean, the frontend makes the same prompt as the migrated API copy, and
+    the server accepts it."""
+    report = host["ui"].load(copy.deepcopy(MIGRATED_UI))
+    _assert_loads_clean(report, "migrated cubiq workflow")
+    prompt = host["ui"].to_prompt()
+    assert bh.prompt_core(prompt, host["info"]) == bh.prompt_core(MIGRATED_API, host["info"])
+    _assert_validates(host["server"], prompt, "migrated cubiq workflow")

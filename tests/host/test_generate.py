@@ -87,7 +87,7 @@ def test_spawned_and_running_server_render_and_pulid_changes_the_image(setup, se
 def test_rejected_prompt_shows_comfyuis_node_error(setup, server, tmp_path):
     done = _generate(setup, tmp_path / "x.png", "--server", server.url, "--method", "strongest")
     assert done.returncode == 1
-    assert "Node 7 (PuLIDApply): Value not in list" in done.stderr, done.stderr[-3000:]
+    assert "Node 7 (PuLIDSDXLApply): Value not in list" in done.stderr, done.stderr[-3000:]
     assert not (tmp_path / "x.png").exists()
 
 
@@ -99,7 +99,7 @@ def test_failed_node_shows_comfyuis_execution_error(setup, server, tmp_path):
     finally:
         broken.unlink()
     assert done.returncode == 1
-    assert "Node 2 (PuLIDModelLoader): " in done.stderr and broken.name in done.stderr, done.stderr[-3000:]
+    assert "Node 2 (PuLIDSDXLModelLoader): " in done.stderr and broken.name in done.stderr, done.stderr[-3000:]
     assert not (tmp_path / "x.png").exists()
 
 

@@ -12,6 +12,8 @@ import glob
 import importlib
 import json
 import os
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -65,7 +67,7 @@ def unpatched(prompt):
 
 def with_weight(prompt, weight):
     prompt = copy.deepcopy(prompt)
-    for key in nodes_of(prompt, "PuLIDApply") + nodes_of(prompt, "PuLIDApplyAdvanced"):
+    for key in nodes_of(prompt, "PuLIDSDXLApply") + nodes_of(prompt, "PuLIDSDXLApplyAdvanced"):
         prompt[key]["inputs"]["weight"] = weight
     return prompt
 
@@ -76,8 +78,8 @@ def results():
 
 
 def test_pack_registers_nodes_and_folders(comfy):
-    for node_id in ("PuLIDModelLoader", "PuLIDFaceEncoderLoader", "PuLIDEncodeFace", "PuLIDApply",
-                    "PuLIDApplyAdvanced", "PuLIDSaveEmbeds", "PuLIDLoadEmbeds", "PuLIDFaceSimilarity"):
+    for node_id in ("PuLIDSDXLModelLoader", "PuLIDSDXLFaceEncoderLoader", "PuLIDSDXLEncodeFace", "PuLIDSDXLApply",
+                    "PuLIDSDXLApplyAdvanced", "PuLIDSDXLSaveEmbeds", "PuLIDSDXLLoadEmbeds", "PuLIDSDXLFaceSimilarity"):
         assert node_id in comfy.nodes.NODE_CLASS_MAPPINGS
     paths, extensions = comfy.folder_paths.folder_names_and_paths["pulid"]
     assert {".bin", ".safetensors", ".pt", ".pth"} <= set(extensions)
@@ -86,8 +88,8 @@ def test_pack_registers_nodes_and_folders(comfy):
 
 
 @pytest.mark.parametrize("node,name,value", [
-    ("PuLIDApply", "weight", 5.5), ("PuLIDApply", "method", "strong"), ("PuLIDApply", "end_at", 1.5),
-    ("PuLIDEncodeFace", "noise", -0.1), ("PuLIDEncodeFace", "face", "middle")])
+    ("PuLIDSDXLApply", "weight", 5.5), ("PuLIDSDXLApply", "method", "strong"), ("PuLIDSDXLApply", "end_at", 1.5),
+    ("PuLIDSDXLEncodeFace", "noise", -0.1), ("PuLIDSDXLEncodeFace", "face", "middle")])
 def test_validation_rejects_bad_widgets(comfy, node, name, value):
     prompt = workflow("pulid_basic")
     (key,) = nodes_of(prompt, node)
@@ -105,7 +107,8 @@ def test_clone_of_patched_model_shares_tensors(comfy):
     embeds = comfy.pack.pulid.embedding.IDEmbedding(torch.randn(1, 4, 8, generator=g), torch.zeros(1, 4, 8), "v1.1")
     pulid = SimpleNamespace(kv_weights=[(torch.randn(640, 8, generator=g), torch.randn(640, 8, generator=g))])
     kv = attn2.IDKeyValues(embeds, pulid, 0, 2)
-    patch = attn2.IdentityAttention(kv, 1.0, "off", 1e9, 0.0, comfy.pack.nodes.host.attention_function())
+    patch = attn2.IdentityAttention(kv, 1.0, "off", attn2.SigmaWindow(1e9, 0.0),
+                                   comfy.pack.nodes.host.attention_function())
     model = model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"), torch.device("cpu"))
     model.set_model_attn2_replace(patch, "input", 4, 0)
     clone = model.clone()
@@ -117,7 +120,7 @@ def test_clone_of_patched_model_shares_tensors(comfy):
 def test_missing_files_name_the_folder_and_the_fix(comfy):
     nodes, errors = comfy.pack.nodes, comfy.pack.pulid.errors
     with pytest.raises(errors.ModelFileError) as caught:
-        nodes.PuLIDModelLoader().load("pulid_v1.bin")
+        nodes.PuLIDSDXLModelLoader().load("pulid_v1.bin")
     message = str(caught.value)
     assert "pulid_v1.bin" in message and "fetch-models" in message
     assert all(p in message for p in comfy.folder_paths.get_folder_paths("pulid"))
@@ -125,9 +128,106 @@ def test_missing_files_name_the_folder_and_the_fix(comfy):
         nodes.host.insightface_dir("buffalo_l")
     assert nodes.host.insightface_dir("antelopev2").endswith(os.path.join("antelopev2", "antelopev2"))
 
+def test_ours_load_beside_the_other_pulid_packs_ids(comfy):
+    """The stand-in pack (tests/host/custom_nodes/pulid_test_clashing_pack) loaded first registered every id
+    the other PuLID packs use; ours are all there too, as our classes (the workflows' tests run them)."""
+    from other_pulid_packs import PACKS
+
+    theirs = {node_id for pack in PACKS.values() for node_id in pack["ids"]}
+    assert theirs <= set(comfy.nodes.NODE_CLASS_MAPPINGS)
+    for node_id, cls in comfy.pack.NODE_CLASS_MAPPINGS.items():
+        assert comfy.nodes.NODE_CLASS_MAPPINGS[node_id] is cls
+
+
+def _protocol_patch(prompt, model, scale=0.5):
+    """A node of the protocol stand-in fed by `model`; returns its id."""
+    key = str(max(int(k) for k in prompt) + 1)
+    prompt[key] = {"class_type": "PuLIDTestAttn2Protocol", "inputs": {"model": model, "scale": scale}}
+    return key
+
+
+def test_composes_with_attn2_protocol_packs_in_either_order(comfy):
+    """IPAdapter_plus-style packs .add() onto a replace they find: PuLID -> them and them -> PuLID both keep
+    both terms. With ortho off and their term independent of the output, both orders are the same sum."""
+    base = workflow("pulid_basic")
+    (apply,) = nodes_of(base, "PuLIDSDXLApply")
+    (ckpt,) = nodes_of(base, "CheckpointLoaderSimple")
+    (sampler,) = nodes_of(base, "KSampler")
+    base[apply]["inputs"]["method"] = "neutral"
+    pulid_only = run(comfy, base, "protocol_pulid")
+    theirs = unpatched(base)
+    theirs[sampler]["inputs"]["model"] = [_protocol_patch(theirs, [ckpt, 0]), 0]
+    theirs_only = run(comfy, theirs, "protocol_theirs")
+    after = copy.deepcopy(base)  # PuLID, then their node calls .add() on our replace
+    after[sampler]["inputs"]["model"] = [_protocol_patch(after, [apply, 0]), 0]
+    before = copy.deepcopy(base)  # their replace first, PuLID chains over it
+    before[apply]["inputs"]["model"] = [_protocol_patch(before, [ckpt, 0]), 0]
+    a, b = run(comfy, after, "protocol_after"), run(comfy, before, "protocol_before")
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(a, pulid_only, atol=1e-4) and not torch.allclose(a, theirs_only, atol=1e-4)
+
+
+@pytest.mark.parametrize("sampling", [
+    {"class_type": "ModelSamplingDiscrete", "inputs": {"sampling": "v_prediction", "zsnr": True}},
+    {"class_type": "ModelSamplingContinuousEDM", "inputs": {"sampling": "eps", "sigma_max": 120.0,
+                                                            "sigma_min": 0.002}}], ids=["discrete", "edm"])
+def test_window_follows_the_sampled_models_schedule_whatever_the_node_order(comfy, sampling):
+    """start_at/end_at are fractions of the schedule of the model that is sampled: a ModelSampling* node
+    before or after Apply PuLID gives the same image."""
+    base = workflow("pulid_basic")
+    (apply,) = nodes_of(base, "PuLIDSDXLApply")
+    (ckpt,) = nodes_of(base, "CheckpointLoaderSimple")
+    (sampler,) = nodes_of(base, "KSampler")
+    base[apply]["inputs"].update(start_at=0.4, end_at=0.9)
+    results = []
+    for order in ("before", "after"):
+        prompt = copy.deepcopy(base)
+        prompt["950"] = copy.deepcopy(sampling)
+        if order == "before":
+            prompt["950"]["inputs"]["model"] = [ckpt, 0]
+            prompt[apply]["inputs"]["model"] = ["950", 0]
+        else:
+            prompt["950"]["inputs"]["model"] = [apply, 0]
+            prompt[sampler]["inputs"]["model"] = ["950", 0]
+        results.append(run(comfy, prompt, f"window_{sampling['class_type']}_{order}"))
+    torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)
+
+
+def test_migrated_cubiq_prompt_validates_and_runs(comfy):
+    """`pulid migrate` on a cubiq API prompt: ComfyUI accepts the result, and it samples (on the CPU provider)."""
+    import cubiq_workflows
+    from pulid_cli.migrate import migrate
+
+    prompt = migrate(cubiq_workflows.api()).workflow
+    valid = comfy.validate(prompt)
+    assert valid[0], (valid[1], valid[3])
+    prompt["17"]["inputs"]["provider"] = "CPU"
+    run(comfy, prompt, "migrated_cubiq")
+
+
 def test_save_embeds(comfy):
     comfy.run(workflow("pulid_save_embeds"))  # every output: the preview of the aligned/masked face too
-    assert "embeds/face_00001.safetensors" in comfy.folder_paths.get_filename_list("pulid")
+    # In a folder of its own: other PuLID packs list models/pulid recursively as model files.
+    assert "face_00001.safetensors" in comfy.folder_paths.get_filename_list("pulid_sdxl_embeds")
+    assert not any("face_00001" in f for f in comfy.folder_paths.get_filename_list("pulid"))
+
+
+def test_embeds_saved_by_the_first_release_still_load(comfy):
+    """Files in models/pulid/embeds (where 0.1 saved them) are listed and loaded, and never offered as models."""
+    nodes = comfy.pack.nodes
+    saved = Path(comfy.folder_paths.get_folder_paths("pulid_sdxl_embeds")[0])
+    if not list(saved.glob("*.safetensors")):
+        comfy.run(workflow("pulid_save_embeds"))
+    legacy = comfy.models / "pulid" / "embeds"
+    legacy.mkdir(exist_ok=True)
+    shutil.copyfile(next(saved.glob("*.safetensors")), legacy / "old_face.safetensors")
+    try:
+        assert "old_face.safetensors" in nodes.host.embeds_files()
+        assert "embeds/old_face.safetensors" not in nodes.host.pulid_files()
+        (loaded,) = nodes.PuLIDSDXLLoadEmbeds().load("old_face.safetensors")
+        assert loaded.cond.shape[-1] == 2048
+    finally:
+        (legacy / "old_face.safetensors").unlink()
 
 
 def test_basic_changes_the_result_and_weight_zero_does_not(comfy, results):
@@ -164,7 +264,7 @@ def test_similarity_sweep(comfy):
         prompt[key]["inputs"].update(width=72, height=56)
     for key in nodes_of(prompt, "KSampler"):
         prompt[key]["inputs"]["steps"] = 2
-    (similarity,) = nodes_of(prompt, "PuLIDFaceSimilarity")
+    (similarity,) = nodes_of(prompt, "PuLIDSDXLFaceSimilarity")
     (report,) = nodes_of(prompt, "PreviewAny")
     (saved,) = nodes_of(prompt, "SaveImage")
     prompt["901"] = {"class_type": "PreviewAny", "inputs": {"source": [similarity, 0]}}

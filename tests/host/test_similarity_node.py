@@ -37,7 +37,7 @@ def unit(vector):
 
 @pytest.fixture(scope="module")
 def node():
-    return import_pack().NODE_CLASS_MAPPINGS["PuLIDFaceSimilarity"]()
+    return import_pack().NODE_CLASS_MAPPINGS["PuLIDSDXLFaceSimilarity"]()
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +108,10 @@ def test_faceless_reference_is_an_error_naming_it(node, handle):
 def test_node_runs_in_comfyui(comfy):
     """Load Image -> Face Similarity against itself, the outputs shown by the core Preview Any node."""
     prompt = {
-        "3": {"class_type": "PuLIDFaceEncoderLoader", "inputs": {
+        "3": {"class_type": "PuLIDSDXLFaceEncoderLoader", "inputs": {
             "eva_clip_file": "EVA02_CLIP_L_336_psz14_s6B.pt", "insightface_model": "antelopev2", "provider": "CPU"}},
         "4": {"class_type": "LoadImage", "inputs": {"image": "face.png"}},
-        "5": {"class_type": "PuLIDFaceSimilarity", "inputs": {
+        "5": {"class_type": "PuLIDSDXLFaceSimilarity", "inputs": {
             "face_encoder": ["3", 0], "reference": ["4", 0], "images": ["4", 0], "face": "largest"}},
         "6": {"class_type": "PreviewAny", "inputs": {"source": ["5", 0]}},
         "7": {"class_type": "PreviewAny", "inputs": {"source": ["5", 1]}},
