@@ -36,21 +36,21 @@ def nodes_of(prompt, class_type):
     return [k for k, v in prompt.items() if v["class_type"] == class_type]
 
 
-def shrink(prompt, tag):
+def shrink(prompt, tag, steps=2):
     """Small latent and few steps; a SaveLatent after the sampler so the result can be compared."""
     prompt = copy.deepcopy(prompt)
     for key in nodes_of(prompt, "EmptyLatentImage"):
         prompt[key]["inputs"].update(width=72, height=56)
     (sampler,) = nodes_of(prompt, "KSampler")
-    prompt[sampler]["inputs"]["steps"] = min(prompt[sampler]["inputs"]["steps"], 2)
+    prompt[sampler]["inputs"]["steps"] = min(prompt[sampler]["inputs"]["steps"], steps)
     prompt[LATENT_NODE] = {"class_type": "SaveLatent",
                            "inputs": {"samples": [sampler, 0], "filename_prefix": f"latents/{tag}"}}
     return prompt
 
 
-def run(comfy, prompt, tag):
+def run(comfy, prompt, tag, steps=2):
     """The sampled latent of `prompt` (the image decode and previews are not run)."""
-    comfy.run(shrink(prompt, tag), outputs=[LATENT_NODE])
+    comfy.run(shrink(prompt, tag, steps), outputs=[LATENT_NODE])
     files = sorted(glob.glob(str(comfy.output / "latents" / f"{tag}_*.latent")))
     assert files, f"no latent saved for {tag}"
     return load_file(files[-1])["latent_tensor"]
@@ -163,12 +163,14 @@ def test_composes_with_attn2_protocol_packs_in_either_order(comfy):
     before = copy.deepcopy(base)  # their replace first, PuLID chains over it
     before[apply]["inputs"]["model"] = [_protocol_patch(before, [ckpt, 0]), 0]
     a, b = run(comfy, after, "protocol_after"), run(comfy, before, "protocol_before")
-    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
-    assert not torch.allclose(a, pulid_only, atol=1e-4) and not torch.allclose(a, theirs_only, atol=1e-4)
+    pulid_effect, their_effect = (a - theirs_only).abs().max(), (a - pulid_only).abs().max()
+    assert pulid_effect > 1e-3 and their_effect > 1e-3  # both terms are there
+    # The same sum in another order: equal up to float rounding, which the sampler amplifies a little.
+    assert (a - b).abs().max() < 0.05 * min(pulid_effect, their_effect)
 
 
 @pytest.mark.parametrize("sampling", [
-    {"class_type": "ModelSamplingDiscrete", "inputs": {"sampling": "v_prediction", "zsnr": True}},
+    {"class_type": "ModelSamplingDiscrete", "inputs": {"sampling": "lcm", "zsnr": False}},
     {"class_type": "ModelSamplingContinuousEDM", "inputs": {"sampling": "eps", "sigma_max": 120.0,
                                                             "sigma_min": 0.002}}], ids=["discrete", "edm"])
 def test_window_follows_the_sampled_models_schedule_whatever_the_node_order(comfy, sampling):
@@ -178,7 +180,9 @@ def test_window_follows_the_sampled_models_schedule_whatever_the_node_order(comf
     (apply,) = nodes_of(base, "PuLIDSDXLApply")
     (ckpt,) = nodes_of(base, "CheckpointLoaderSimple")
     (sampler,) = nodes_of(base, "KSampler")
-    base[apply]["inputs"].update(start_at=0.4, end_at=0.9)
+    # karras, 4 steps: the third step's sigma is 0.62 with the EDM schedule, between end_at 0.6's sigma there
+    # (0.16) and in the checkpoint's own schedule (1.16): a window taken from the wrong model drops that step.
+    base[apply]["inputs"].update(start_at=0.0, end_at=0.6)
     results = []
     for order in ("before", "after"):
         prompt = copy.deepcopy(base)
@@ -189,7 +193,7 @@ def test_window_follows_the_sampled_models_schedule_whatever_the_node_order(comf
         else:
             prompt["950"]["inputs"]["model"] = [apply, 0]
             prompt[sampler]["inputs"]["model"] = ["950", 0]
-        results.append(run(comfy, prompt, f"window_{sampling['class_type']}_{order}"))
+        results.append(run(comfy, prompt, f"window_{sampling['class_type']}_{order}", steps=4))
     torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)
 
 
