@@ -1,6 +1,6 @@
 """Apply nodes: patch a clone of an SDXL model with PuLID's identity attention."""
 from ..pulid.attention import ORTHO_MODES, PRESETS, resolve_preset
-from . import host
+from . import aliases, host
 
 METHODS = tuple(PRESETS["v1"])  # fidelity, style, neutral: the same names for both versions
 
@@ -38,6 +38,10 @@ def _optional_inputs():
 
 
 class PuLIDSDXLApply:
+    SEARCH_ALIASES = aliases.FACE_ID + ['apply pulid', 'face transfer', 'id customization']
+    OUTPUT_TOOLTIPS = (
+        'The SDXL model with the identity, for the sampler.',
+    )
     DESCRIPTION = ("Gives an SDXL model the identity in the embeddings. Changing weight, method, start/end or "
                    "the mask re-patches the model only; the face is not encoded again.")
     CATEGORY = "PuLID"
@@ -63,6 +67,10 @@ class PuLIDSDXLApply:
 
 
 class PuLIDSDXLApplyAdvanced:
+    SEARCH_ALIASES = aliases.FACE_ID + ['apply pulid advanced', 'ortho', 'num_zero']
+    OUTPUT_TOOLTIPS = (
+        'The SDXL model with the identity, for the sampler.',
+    )
     DESCRIPTION = ("Apply PuLID (SDXL) with the two knobs behind the methods exposed: the number of zero tokens "
                    "(dilutes the identity) and the orthogonal projection mode.")
     CATEGORY = "PuLID"

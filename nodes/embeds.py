@@ -2,10 +2,11 @@
 import os
 
 from ..pulid.embedding import IDEmbedding
-from . import host
+from . import aliases, host
 
 
 class PuLIDSDXLSaveEmbeds:
+    SEARCH_ALIASES = aliases.FACE_ID + ['save face', 'save embeddings', 'face embedding file']
     DESCRIPTION = ("Saves PuLID ID embeddings as .safetensors under models/pulid_sdxl_embeds, for Load PuLID "
                    "Embeddings (no face models needed to reuse them).")
     CATEGORY = "PuLID"
@@ -41,6 +42,10 @@ class PuLIDSDXLSaveEmbeds:
 
 
 class PuLIDSDXLLoadEmbeds:
+    SEARCH_ALIASES = aliases.FACE_ID + ['load face', 'load embeddings', 'saved face']
+    OUTPUT_TOOLTIPS = (
+        'The saved identity, for Apply PuLID (SDXL).',
+    )
     DESCRIPTION = "Loads ID embeddings saved by Save PuLID Embeddings (SDXL) (files in models/pulid_sdxl_embeds, and models/pulid/embeds of the first release)."
     CATEGORY = "PuLID"
     RETURN_TYPES = ("PULID_SDXL_EMBEDS",)

@@ -7,12 +7,17 @@ import torch
 from ..pulid.embedding import encode_identity
 from ..pulid.errors import FaceNotFoundError
 from ..pulid.face import FACE_CHOICES
-from . import host
+from . import aliases, host
 
 log = logging.getLogger(__name__)
 
 
 class PuLIDSDXLEncodeFace:
+    SEARCH_ALIASES = aliases.FACE_ID + ['encode face', 'face embedding', 'face photo', 'reference face']
+    OUTPUT_TOOLTIPS = (
+        'The identity of the face(s), for Apply PuLID (SDXL) or Save PuLID Embeddings (SDXL).',
+        'Per photo: the aligned face and the masked face the encoder saw.',
+    )
     DESCRIPTION = ("Finds the face in each image of the batch (several photos of the same person) and turns "
                    "them into PuLID ID embeddings. Weight, method, start/end and masks live on the Apply node, "
                    "so changing them never re-runs this node. The second output previews the aligned crops "

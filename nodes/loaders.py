@@ -1,12 +1,16 @@
 """Loader nodes: the PuLID checkpoint and the face pipeline (EVA-CLIP, insightface, facexlib)."""
 from ..pulid.checkpoint import load_pulid_model
 from ..pulid.eva_clip import load_eva_clip
-from . import host
+from . import aliases, host
 
 CATEGORY = "PuLID"
 
 
 class PuLIDSDXLModelLoader:
+    SEARCH_ALIASES = aliases.FACE_ID + ['pulid model', 'pulid loader', 'pulid v1.1', 'ip-adapter pulid']
+    OUTPUT_TOOLTIPS = (
+        'The PuLID model, for Encode Face and Apply PuLID (SDXL).',
+    )
     DESCRIPTION = ("Loads a PuLID-SDXL checkpoint (v1 .bin or v1.1 .safetensors, official or IP-Adapter "
                    "layout; the version is detected from the file) from models/pulid.")
     CATEGORY = CATEGORY
@@ -27,6 +31,10 @@ class PuLIDSDXLModelLoader:
 
 
 class PuLIDSDXLFaceEncoderLoader:
+    SEARCH_ALIASES = aliases.FACE_ID + ['insightface', 'antelopev2', 'eva clip', 'face analysis', 'facexlib']
+    OUTPUT_TOOLTIPS = (
+        'The face models (insightface, facexlib, EVA-CLIP), for Encode Face and Face Similarity.',
+    )
     DESCRIPTION = ("Loads the face pipeline PuLID encodes faces with: EVA-CLIP (face features), insightface "
                    "(detection and identity) and facexlib (alignment and face parsing, from models/facexlib).")
     CATEGORY = CATEGORY
