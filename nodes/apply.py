@@ -1,8 +1,25 @@
 """Apply nodes: patch a clone of an SDXL model with PuLID's identity attention."""
+import math
+
+import torch
+
 from ..pulid.attention import ORTHO_MODES, PRESETS, resolve_preset
+from ..pulid.errors import PulidError
 from . import aliases, host
 
 METHODS = tuple(PRESETS["v1"])  # fidelity, style, neutral: the same names for both versions
+
+
+def check_numbers(weight, start_at, end_at, attn_mask):
+    """NaN passes ComfyUI's min/max check (every comparison with NaN is false) and would sample an all-NaN
+    image or crash deep in the sampler: say which input it is instead."""
+    for name, value in (("weight", weight), ("start_at", start_at), ("end_at", end_at)):
+        if not math.isfinite(float(value)):
+            raise PulidError(f"Apply PuLID: {name} is {value}; set it to a number (a widget or the node feeding "
+                             f"it produced NaN).")
+    if attn_mask is not None and not torch.isfinite(torch.as_tensor(attn_mask)).all():
+        raise PulidError("Apply PuLID: attn_mask contains NaN or infinite values; check the nodes that make the "
+                         "mask.")
 
 
 def _common_inputs():
@@ -61,6 +78,7 @@ class PuLIDSDXLApply:
         return {"required": required, **_optional_inputs()}
 
     def apply(self, model, pulid_model, embeds, weight, method, start_at, end_at, attn_mask=None):
+        check_numbers(weight, start_at, end_at, attn_mask)
         num_zero, ortho = resolve_preset(pulid_model.model.version, method)
         return (host.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
                                  start_at, end_at, attn_mask),)
@@ -93,5 +111,6 @@ class PuLIDSDXLApplyAdvanced:
         return {"required": required, **_optional_inputs()}
 
     def apply(self, model, pulid_model, embeds, weight, start_at, end_at, num_zero, ortho, attn_mask=None):
+        check_numbers(weight, start_at, end_at, attn_mask)
         return (host.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
                                  start_at, end_at, attn_mask),)

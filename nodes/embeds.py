@@ -2,7 +2,30 @@
 import os
 
 from ..pulid.embedding import IDEmbedding
+from ..pulid.errors import PulidError
 from . import aliases, host
+
+
+DEFAULT_STEM = "face"
+
+
+def safe_prefix(root, filename_prefix):
+    """(folder inside `root`, file name start) for a filename_prefix; a PulidError for one that leaves `root`.
+
+    An empty name (`""`, `"."`, `"sub/"`) gets the default stem, so the file never lands beside the folder.
+    """
+    if os.path.isabs(filename_prefix) or os.path.splitdrive(filename_prefix)[0]:
+        raise PulidError(f"filename_prefix {filename_prefix!r} is an absolute path; give a name (optionally with "
+                         f"subfolders) inside {root}.")
+    parts = [p for p in filename_prefix.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise PulidError(f"filename_prefix {filename_prefix!r} climbs out with '..'; give a name inside {root}.")
+    trailing = not parts or filename_prefix.replace("\\", "/").rstrip().endswith(("/", "/."))
+    stem = DEFAULT_STEM if trailing else parts.pop()
+    folder = os.path.join(root, *parts)
+    if os.path.commonpath([root, os.path.abspath(folder)]) != root:
+        raise PulidError(f"filename_prefix {filename_prefix!r} points outside {root}.")
+    return folder, stem
 
 
 class PuLIDSDXLSaveEmbeds:
@@ -27,10 +50,7 @@ class PuLIDSDXLSaveEmbeds:
 
     def save(self, embeds, filename_prefix):
         root = os.path.abspath(host.embeds_save_dir())
-        prefix = os.path.abspath(os.path.join(root, filename_prefix))
-        if os.path.commonpath([root, prefix]) != root:
-            raise ValueError(f"filename_prefix {filename_prefix!r} points outside {root}.")
-        folder, stem = os.path.split(prefix)
+        folder, stem = safe_prefix(root, filename_prefix)
         os.makedirs(folder, exist_ok=True)
         taken = {f for f in os.listdir(folder)}
         counter = 1

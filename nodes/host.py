@@ -160,9 +160,9 @@ def insightface_dir(name):
                 return candidate
     where = ", ".join(tried) or f"models/insightface/models/{name}"
     raise ModelFileError(
-        f"No insightface model {name!r}: no .onnx files in {where}. Download antelopev2 "
-        f"(scrfd_10g_bnkps.onnx, glintr100.onnx, ...) into models/insightface/models/{name}/, "
-        f"e.g. with `{FETCH_HINT}`.")
+        f"insightface {name} not found in {where}: missing its .onnx files (antelopev2: scrfd_10g_bnkps.onnx, "
+        f"glintr100.onnx, ...). Unzip antelopev2 into models/insightface/models/{name}/, e.g. with "
+        f"`{FETCH_HINT}`.")
 
 
 def facexlib_dir():

@@ -160,7 +160,7 @@ def id_attention(q, out, id_k, id_v, heads, weight, ortho="off", num_zero=0, mas
     ortho:
       "off": out + w*id
       "v1":  out + w*(id - p), p = projection of id onto out (sums over the sequence, per sample and
-             channel), in float32
+             channel; 0 where out is all zero), in float32
       "v2":  out + w*(id + (s - 1)*p), s = share of the head-averaged, unscaled attention that lands on
              the first five ID tokens, in float32
     """
@@ -222,7 +222,11 @@ def attend(q, out, id_heads, weight, ortho, mask=None, base=None):
     # w*p = c*out with c = <out, w*id> / <out, out> per sample and channel (sums over the sequence);
     # one scratch tensor serves both products and v2's c*out.
     scratch = torch.mul(out32, wid)
-    coef = scratch.sum(dim=-2, keepdim=True) / torch.mul(out32, out32, out=scratch).sum(dim=-2, keepdim=True)
+    num = scratch.sum(dim=-2, keepdim=True)
+    den = torch.mul(out32, out32, out=scratch).sum(dim=-2, keepdim=True)
+    # Where the text output is all zero (a ConditioningZeroOut negative) there is nothing to project on:
+    # the projection is 0 there, not 0/0, and ortho reduces to plain addition. Elsewhere unchanged.
+    coef = num.div_(den).masked_fill_(den == 0, 0.0)
     # Every mode is out + w*id + f*out with f = -c (v1), (s - 1)*c (v2); masked, only the identity
     # term w*id + f*out is scaled by the mask. Unmasked onto `out` itself, the + out is folded in.
     fold = mask is None and base is None

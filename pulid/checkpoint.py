@@ -138,7 +138,7 @@ def _read_torch(path, zipped):
                 return torch.load(f, map_location="cpu", weights_only=True)
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+        if _names_code(exc):
             raise PulidFormatError(
                 _describe(
                     path,
@@ -146,9 +146,26 @@ def _read_torch(path, zipped):
                     "Use the official file or a .safetensors version.",
                 )
             ) from None
-        raise PulidFormatError(_describe(path, f"is truncated/unreadable ({exc}); download it again.")) from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError) as exc:
-        raise PulidFormatError(_describe(path, f"is truncated/unreadable ({exc}); download it again.")) from None
+        raise PulidFormatError(_describe(path, f"is truncated or corrupt ({_reason(exc)}); download it again.")) \
+            from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError) as exc:
+        # A cut legacy (non-zip) pickle fails inside torch's reader with whatever it hit first.
+        raise PulidFormatError(_describe(path, f"is truncated or corrupt ({_reason(exc)}); download it again.")) \
+            from None
+
+
+def _names_code(exc):
+    """Whether a weights-only failure is an unsupported global (code the file would run): every weights-only
+    failure mentions "weights only", only this kind names a GLOBAL; the rest is a damaged pickle."""
+    return "unsupported global" in str(exc).lower()
+
+
+def _reason(exc):
+    """The useful line of an error (torch's weights-only messages wrap it in advice that does not apply)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    advice = ("weights only load failed", "check the documentation", "weightsunpickler error", "please file an issue")
+    useful = [line for line in lines if not line.lower().startswith(advice)]
+    return (useful or lines or [type(exc).__name__])[0][:200] or type(exc).__name__
 
 
 def _flatten(state, path):

@@ -134,8 +134,16 @@ def select_face(faces, choice, image_index=None):
 
 
 # ---------------------------------------------------------------------------------- image input
-def to_rgb_uint8(image):
-    """HxWx3 RGB uint8 from numpy/torch, uint8 or float [0,1], gray (HxW, HxWx1) or RGBA."""
+IMAGE_RANGE_SLACK = 1.5
+"""Float images are 0..1; a little overshoot (upscalers, sharpening) is clipped, a 0..255 image is an error."""
+
+
+def to_rgb_uint8(image, image_index=None):
+    """HxWx3 RGB uint8 from numpy/torch, uint8 or float [0,1], gray (HxW, HxWx1) or RGBA.
+
+    A float image with values far above 1 (0..255 from a node that forgot to scale) or NaN would be encoded
+    as white or garbage without a word, so it is an error naming the image.
+    """
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().float().numpy()
     image = np.asarray(image)
@@ -146,7 +154,16 @@ def to_rgb_uint8(image):
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise PulidError(f"Expected an image of shape HxW, HxWx1, HxWx3 or HxWx4, got {image.shape}.")
     if image.dtype != np.uint8:
-        image = np.clip(np.round(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+        image = image.astype(np.float32)
+        which = "The image" if image_index is None else f"Image {image_index}"
+        if not np.isfinite(image).all():
+            raise PulidError(f"{which} contains NaN or infinite pixel values; check the node that made it.")
+        if image.size and image.max() > IMAGE_RANGE_SLACK:
+            raise PulidError(
+                f"{which} has pixel values up to {image.max():.0f}: it looks like a 0..255 image, but ComfyUI "
+                f"images are 0..1. The node that made it scaled it wrongly; divide it by 255 (or load the photo "
+                f"with Load Image).")
+        image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
     if image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
     elif image.shape[2] == 4:
@@ -310,7 +327,7 @@ class FaceEncoder:
         Only that face goes through ArcFace, so a group photo costs one recognition, not one per
         person. Raises FaceNotFoundError when there is no face or fewer than the choice asks for.
         """
-        bgr = cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(to_rgb_uint8(image, image_index), cv2.COLOR_RGB2BGR)
         faces = self._detect_bgr(bgr)
         if not faces:
             where = f" in image {image_index}" if image_index is not None else ""
@@ -343,7 +360,7 @@ class FaceEncoder:
 
     # ---- encoding
     def encode(self, image, face="largest", image_index=0):
-        rgb = resize_long_side(to_rgb_uint8(image))
+        rgb = resize_long_side(to_rgb_uint8(image, image_index))
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         faces = self._detect_bgr(bgr)
         chosen = self._embed(bgr, select_face(faces, face, image_index)) if faces else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import FaceNotFoundError
+from .errors import FaceNotFoundError, PulidError
 from .face import DetectedFace, to_rgb_uint8
 
 
@@ -51,6 +51,10 @@ def face_similarity(face_encoder, references, images, face="largest"):
     input order). An image whose chosen face does not exist (no face, or fewer faces than the
     choice asks for) is reported with similarity None.
     """
+    if not len(references):
+        raise PulidError("Face Similarity got an empty reference batch: connect the ID photo(s) to `reference`.")
+    if not len(images):
+        raise PulidError("Face Similarity got an empty image batch: connect the generated images to `images`.")
     reference = reference_embedding(face_encoder, references, face)
     results = []
     for index, image in enumerate(images):

@@ -151,3 +151,21 @@ def test_rows_grouped_by_id_tokens():
     pk, pv = project_id_tokens(tokens[:2], wk, wv, 4)
     want = ref_id_attention(q, out, pk.repeat_interleave(2, 0), pv.repeat_interleave(2, 0), 10, 1.0, "v2")
     torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("ortho", ["v1", "v2"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_zero_text_output_rows_get_plain_addition_not_nan(ortho, masked):
+    """A zeroed negative prompt (ConditioningZeroOut) gives uncond rows whose text attention is all zero:
+    there ortho has nothing to project on and reduces to out + w*id; the other rows are unchanged, bit for bit."""
+    q, out, id_tokens, wk, wv = make_inputs(b=2)
+    k, v = project_id_tokens(id_tokens, wk, wv, 8)
+    mask = torch.rand(2, out.shape[1], 1, generator=torch.Generator().manual_seed(3)) if masked else None
+    before = id_attention(q, out, k, v, 10, 0.8, ortho, mask=mask)
+    zeroed = out.clone()
+    zeroed[1] = 0.0
+    got = id_attention(q, zeroed, k, v, 10, 0.8, ortho, mask=mask)
+    assert torch.isfinite(got).all()
+    assert torch.equal(got[0], before[0])
+    plain = id_attention(q, zeroed, k, v, 10, 0.8, "off", mask=mask)
+    torch.testing.assert_close(got[1], plain[1], atol=1e-6, rtol=1e-5)  # the projection p is 0 there

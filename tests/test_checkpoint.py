@@ -154,3 +154,23 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, fmt):
         load_pulid_model(path)
     assert str(path) in str(err.value)
     assert not marker.exists()
+
+
+def _legacy_bin(path):
+    torch.save({"a": torch.randn(100, 100)}, path, _use_new_zipfile_serialization=False)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["cut at 200 bytes", "cut at 2000 bytes", "random bytes after a pickle header"])
+def test_damaged_legacy_bin_is_called_damaged_not_code(tmp_path, damage):
+    """Only a global the weights-only loader refuses means code; a cut or garbled pickle is a broken download."""
+    data = _legacy_bin(tmp_path / "whole.bin")
+    broken = {"cut at 200 bytes": data[:200], "cut at 2000 bytes": data[:2000],
+              "random bytes after a pickle header": b"\x80\x02" + bytes(range(256)) * 12}[damage]
+    path = tmp_path / "pulid_v1.bin"
+    path.write_bytes(broken)
+    with pytest.raises(PulidFormatError) as err:
+        load_pulid_model(str(path))
+    message = str(err.value)
+    assert "truncated or corrupt" in message and "download it again" in message and str(path) in message
+    assert "refused" not in message and "run code" not in message

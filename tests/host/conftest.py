@@ -128,5 +128,5 @@ def comfy(tmp_path_factory):
         assert executor.success, [m for m in executor.status_messages if m[0] == "execution_error"]
         return executor
 
-    return SimpleNamespace(run=run, validate=validate, nodes=nodes, folder_paths=folder_paths,
+    return SimpleNamespace(run=run, validate=validate, execute=runner.execute, nodes=nodes, folder_paths=folder_paths,
                            output=work / "output", models=models, pack=pack)

@@ -209,6 +209,33 @@ def test_migrated_cubiq_prompt_validates_and_runs(comfy):
     run(comfy, prompt, "migrated_cubiq")
 
 
+@pytest.mark.parametrize("method", ["fidelity", "style"])
+def test_zeroed_negative_prompt_with_ortho_stays_finite(comfy, method):
+    """ConditioningZeroOut on the negative (Lightning-style graphs) at cfg > 1: the uncond rows' text attention
+    is all zero; ortho v1/v2 must not divide 0 by 0 there."""
+    prompt = workflow("pulid_basic")
+    (apply,) = nodes_of(prompt, "PuLIDSDXLApply")
+    (sampler,) = nodes_of(prompt, "KSampler")
+    prompt[apply]["inputs"]["method"] = method
+    negative = prompt[sampler]["inputs"]["negative"]
+    prompt["960"] = {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": negative}}
+    prompt[sampler]["inputs"].update(negative=["960", 0], cfg=4.0)
+    latent = run(comfy, prompt, f"zero_negative_{method}")
+    assert torch.isfinite(latent).all()
+
+
+def test_nan_weight_fails_at_apply_naming_it(comfy):
+    prompt = shrink(workflow("pulid_basic"), "nan_weight")
+    (apply,) = nodes_of(prompt, "PuLIDSDXLApply")
+    prompt[apply]["inputs"]["weight"] = float("nan")
+    valid = comfy.validate(prompt)
+    if not valid[0]:  # a host that already rejects NaN at validation is fine too
+        return
+    executor = comfy.execute(prompt, [LATENT_NODE])
+    errors = [m[1] for m in executor.status_messages if m[0] == "execution_error"]
+    assert errors and errors[0]["node_id"] == apply and "weight is nan" in errors[0]["exception_message"]
+
+
 def test_save_embeds(comfy):
     comfy.run(workflow("pulid_save_embeds"))  # every output: the preview of the aligned/masked face too
     # In a folder of its own: other PuLID packs list models/pulid recursively as model files.
