@@ -36,6 +36,9 @@ PRESETS = {
 DEFAULT_WEIGHT = {"v1": 1.0, "v1.1": 0.8}
 """ID weight of the official demos per version."""
 
+FLOAT32_TINY = torch.finfo(torch.float32).tiny
+"""Smallest normal float32: the floor of ortho's denominator (see `attend`)."""
+
 NUM_ID_DOMINANT_TOKENS = 5
 """Ortho v2 measures how much attention goes to the first five ID tokens (the face-embedding tokens)."""
 
@@ -224,9 +227,10 @@ def attend(q, out, id_heads, weight, ortho, mask=None, base=None):
     scratch = torch.mul(out32, wid)
     num = scratch.sum(dim=-2, keepdim=True)
     den = torch.mul(out32, out32, out=scratch).sum(dim=-2, keepdim=True)
-    # Where the text output is all zero (a ConditioningZeroOut negative) there is nothing to project on:
-    # the projection is 0 there, not 0/0, and ortho reduces to plain addition. Elsewhere unchanged.
-    coef = num.div_(den).masked_fill_(den == 0, 0.0)
+    # Where the text output is all zero (a ConditioningZeroOut negative) there is nothing to project on and
+    # the numerator is 0 too: a floor on the denominator makes the projection 0 there, not 0/0, and ortho
+    # reduces to plain addition. Any real denominator is far above the floor, so elsewhere nothing changes.
+    coef = num.div_(den.clamp_min_(FLOAT32_TINY))
     # Every mode is out + w*id + f*out with f = -c (v1), (s - 1)*c (v2); masked, only the identity
     # term w*id + f*out is scaled by the mask. Unmasked onto `out` itself, the + out is folded in.
     fold = mask is None and base is None

@@ -169,12 +169,12 @@ def ui_nodes(ui: dict):
 # ---------------------------------------------------------------- server
 
 
-class ComfyServer:
+class ComfyServer(ServerProcess):
     """`main.py --cpu` from a host checkout, on a free 127.0.0.1 port, in a private base directory."""
 
     def __init__(self, comfy_path, workdir, *, packages_dir=None, pack_dir=REPO,
                  python=sys.executable, extra_custom_nodes=()):
-        self.comfy_path = Path(comfy_path).resolve()
+        super().__init__(comfy_path, (), Path(workdir) / "server.log", python=python)
         self.workdir = Path(workdir)
         self.base = self.workdir / "base"
         self.models = self.base / "models"
@@ -183,14 +183,6 @@ class ComfyServer:
         self.packages_dir = packages_dir
         self.pack_dir = Path(pack_dir)
         self.extra_custom_nodes = [Path(p) for p in extra_custom_nodes]
-        self.python = python
-        self.port = None
-        self.process = None
-        self.log_path = self.workdir / "server.log"
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
 
     def _layout(self):
         for d in ("custom_nodes", "models", "input", "output", "temp", "user/default/workflows"):
@@ -224,27 +216,8 @@ class ComfyServer:
                 "--input-directory", str(self.input), "--temp-directory", str(self.base / "temp"),
                 "--user-directory", str(self.base / "user"), "--extra-model-paths-config", str(yaml),
                 "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}", "--disable-auto-launch"]
-        self.process = ServerProcess(self.comfy_path, args, self.log_path, python=self.python, env=env)
-        self.process.start(timeout)
-        self.port = self.process.port
-        return self
-
-    def stop(self):
-        if self.process is not None:
-            self.process.stop()
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log_tail(self, chars=6000):
-        return self.process.log_tail(chars) if self.process else ""
+        self.args, self.env = args, env
+        return super().start(timeout)
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")
