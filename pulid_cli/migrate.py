@@ -168,11 +168,20 @@ def _migrate_api(prompt):
 # ---------------------------------------------------------------- UI workflows
 
 
+def _pair(value, default):
+    """A node's pos or size: [a, b], or {"0": a, "1": b} as older frontends saved it."""
+    value = value or default
+    if isinstance(value, dict):
+        value = [value.get("0", default[0]), value.get("1", default[1])]
+    return float(value[0]), float(value[1])
+
+
+def _pos(node):
+    return _pair(node.get("pos"), [0, 0])
+
+
 def _size(node):
-    size = node.get("size") or [200, 100]
-    if isinstance(size, dict):
-        size = [size.get("0", 200), size.get("1", 100)]
-    return float(size[0]), float(size[1])
+    return _pair(node.get("size"), [200, 100])
 
 
 class _UIMigration:
@@ -274,8 +283,7 @@ class _UIMigration:
     def _new_encode(self, apply, noise):
         node_id = max(self.nodes) + 1
         width, height = ENCODE_SIZE
-        x, y = apply["pos"][0] if isinstance(apply["pos"], list) else apply["pos"]["0"], \
-            apply["pos"][1] if isinstance(apply["pos"], list) else apply["pos"]["1"]
+        x, y = _pos(apply)
         pos = self._free_spot(x - width - 40, y, width, height)
         node = {"id": node_id, "type": "PuLIDSDXLEncodeFace", "pos": pos, "size": [width, height], "flags": {},
                 "order": apply.get("order", 0), "mode": 0,
@@ -290,8 +298,7 @@ class _UIMigration:
 
     def _add_note(self):
         node_id = max(self.nodes) + 1
-        xs = [float(n["pos"][0] if isinstance(n["pos"], list) else n["pos"]["0"]) for n in self.wf["nodes"]]
-        ys = [float(n["pos"][1] if isinstance(n["pos"], list) else n["pos"]["1"]) for n in self.wf["nodes"]]
+        xs, ys = zip(*(_pos(n) for n in self.wf["nodes"]))
         pos = self._free_spot(min(xs), min(ys) - NOTE_SIZE[1] - 60, *NOTE_SIZE)
         text = "Migrated from cubiq's PuLID_ComfyUI by `python -m pulid migrate`:\n" + "\n".join(
             f"- {note}" for note in self.notes)
@@ -311,10 +318,8 @@ class _UIMigration:
         return [x, y]
 
     def _box(self, node):
-        pos = node.get("pos") or [0, 0]
-        x, y = (pos[0], pos[1]) if isinstance(pos, list) else (pos.get("0", 0), pos.get("1", 0))
-        width, height = _size(node)
-        return float(x), float(y) - 30, width, height + 30  # the title bar sits above pos
+        (x, y), (width, height) = _pos(node), _size(node)
+        return x, y - 30, width, height + 30  # the title bar sits above pos
 
     def _remove_node(self, node):
         for entry in node.get("inputs", []):
