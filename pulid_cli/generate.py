@@ -69,7 +69,7 @@ def fill_workflow(workflow: dict, values: dict) -> dict:
 
 def generate(*, face, prompt, out, comfyui=None, server=None, negative=None, checkpoint=None, pulid_file=None,
              steps=None, cfg=None, seed=None, weight=None, method=None, width=None, height=None,
-             models_dir=None, extra_model_paths=None, workflow=None, cpu=False, progress=True) -> Path:
+             models_dir=None, extra_model_paths=None, workflow=None, cpu=False) -> Path:
     """Render one image and write it to `out`; returns the path written.
 
     comfyui: the ComfyUI folder to start; server: the URL of a running ComfyUI instead.
@@ -87,17 +87,17 @@ def generate(*, face, prompt, out, comfyui=None, server=None, negative=None, che
                   negative=negative, width=width, height=height, seed=seed, steps=steps, cfg=cfg)
     out = Path(out).expanduser().resolve()
     if server:
-        image = asyncio.run(_render(server, face, api_workflow, values, progress))
+        image = asyncio.run(_render(server, face, api_workflow, values))
     else:
         image = _render_on_own_server(comfyui, face, api_workflow, values, models_dir, extra_model_paths,
-                                      cpu, progress)
+                                      cpu)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(image)
     log.info("wrote %s", out)
     return out
 
 
-def _render_on_own_server(comfyui, face, api_workflow, values, models_dir, extra_model_paths, cpu, progress):
+def _render_on_own_server(comfyui, face, api_workflow, values, models_dir, extra_model_paths, cpu):
     comfyui = Path(comfyui).expanduser().resolve()
     if not (comfyui / "main.py").is_file() or not (comfyui / "folder_paths.py").is_file():
         raise PulidError(f"{comfyui} is not a ComfyUI folder (no main.py / folder_paths.py); "
@@ -111,7 +111,7 @@ def _render_on_own_server(comfyui, face, api_workflow, values, models_dir, extra
         log.info("starting ComfyUI from %s", comfyui)
         with ServerProcess(comfyui, args, scratch / "comfyui.log") as process:
             try:
-                return asyncio.run(_render(process.url, face, api_workflow, values, progress))
+                return asyncio.run(_render(process.url, face, api_workflow, values))
             except PulidError:
                 log.debug("ComfyUI's log:\n%s", process.log_tail())
                 raise
@@ -168,7 +168,7 @@ def _require_models(models: Path, pulid_file):
         raise ModelFileError("Missing model files:\n" + format_table(problems))
 
 
-async def _render(url, face, api_workflow, values, progress):
+async def _render(url, face, api_workflow, values):
     import aiohttp
 
     client_id = f"pulid-generate-{uuid.uuid4()}"
@@ -191,7 +191,7 @@ async def _render(url, face, api_workflow, values, progress):
             except ValueError as exc:
                 raise PulidError(str(exc)) from None
             try:
-                await _follow(ws, prompt_id, progress)
+                await _follow(ws, prompt_id)
             except BaseException:
                 await client.interrupt()  # Ctrl-C or an error here: do not leave the render running
                 raise
@@ -223,7 +223,7 @@ async def _default_checkpoint(client, api_workflow):
     return available[0]
 
 
-async def _follow(ws, prompt_id, progress):
+async def _follow(ws, prompt_id):
     """Read the event stream until the prompt ends; a tqdm bar per sampling node on stderr."""
     import aiohttp
     from tqdm import tqdm
@@ -239,7 +239,7 @@ async def _follow(ws, prompt_id, progress):
             kind, data = event.get("type"), event.get("data") or {}
             if data.get("prompt_id") not in (None, prompt_id):
                 continue
-            if kind == "progress" and progress:
+            if kind == "progress":
                 if bar is None or bar_node != data.get("node"):
                     if bar is not None:
                         bar.close()
