@@ -112,6 +112,8 @@ def comfy(tmp_path_factory):
     pack = comfyui_inprocess.load_custom_node(custom / PACK_NAME)
     # The attn2 .add() protocol of IPAdapter_plus / InstantID, for the composition tests.
     comfyui_inprocess.load_custom_node(os.path.join(TESTS, "host", "custom_nodes", "pulid_test_attn2_protocol"))
+    # Buggy upstream nodes (0..255 images, empty batches) for the hardening tests.
+    comfyui_inprocess.load_custom_node(os.path.join(TESTS, "host", "custom_nodes", "pulid_test_bad_inputs"))
     for extra in EXTRAS:
         comfyui_inprocess.load_custom_node(os.path.join(os.path.abspath(path), "comfy_extras", extra),
                                            module_parent="comfy_extras")

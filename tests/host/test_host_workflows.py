@@ -224,16 +224,27 @@ def test_zeroed_negative_prompt_with_ortho_stays_finite(comfy, method):
     assert torch.isfinite(latent).all()
 
 
-def test_nan_weight_fails_at_apply_naming_it(comfy):
-    prompt = shrink(workflow("pulid_basic"), "nan_weight")
+@pytest.mark.parametrize("name", ["weight", "start_at", "end_at"])
+def test_nan_number_fails_at_apply_naming_it(comfy, name):
+    """NaN passes ComfyUI's min/max check on some hosts: Apply must name it instead of sampling NaN or crashing."""
+    prompt = shrink(workflow("pulid_basic"), f"nan_{name}")
     (apply,) = nodes_of(prompt, "PuLIDSDXLApply")
-    prompt[apply]["inputs"]["weight"] = float("nan")
+    prompt[apply]["inputs"][name] = float("nan")
     valid = comfy.validate(prompt)
     if not valid[0]:  # a host that already rejects NaN at validation is fine too
         return
-    executor = comfy.execute(prompt, [LATENT_NODE])
+    error = execution_error(comfy, prompt, [LATENT_NODE])
+    assert error["node_id"] == apply and f"{name} is nan" in error["exception_message"]
+
+
+def execution_error(comfy, prompt, outputs):
+    """The execution_error event of a prompt that must fail at run time (after passing validation)."""
+    valid = comfy.validate(prompt)
+    assert valid[0], (valid[1], valid[3])
+    executor = comfy.execute(prompt, outputs)
     errors = [m[1] for m in executor.status_messages if m[0] == "execution_error"]
-    assert errors and errors[0]["node_id"] == apply and "weight is nan" in errors[0]["exception_message"]
+    assert errors, "the prompt ran without an error"
+    return errors[0]
 
 
 def test_save_embeds(comfy):
