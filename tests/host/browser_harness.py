@@ -406,6 +406,27 @@ _JS_FIT = """async () => {
           width: Math.max(...xs) - Math.min(...xs), height: Math.max(...ys) - Math.min(...ys)};
 }"""
 
+# A fresh node of one type, alone on the canvas; returns the page position of its title bar.
+_JS_SELECT_NEW = """async (type) => {
+  const app = window.app;
+  app.graph.clear();
+  const node = window.LiteGraph.createNode(type);
+  app.graph.add(node);
+  node.pos = [200, 200];
+  app.canvas.ds.offset = [0, 0];
+  app.canvas.ds.scale = 1;
+  app.canvas.setDirty(true, true);
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  // Where its title bar is on the page: the caller clicks there, as a user selects a node.
+  const box = app.canvas.canvas.getBoundingClientRect();
+  return {x: box.left + node.pos[0] + 60, y: box.top + node.pos[1] - 15};
+}"""
+
+_JS_SELECTED = """() => {
+  const c = window.app.canvas;
+  return c.selectedItems ? c.selectedItems.size : Object.keys(c.selected_nodes || {}).length;
+}"""
+
 _JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
 
 
@@ -484,6 +505,44 @@ class Frontend:
 
     def to_prompt(self) -> dict:
         return self.page.evaluate(_JS_PROMPT)
+
+    def help_page(self, node_type, timeout=30_000) -> str:
+        """What the frontend's node help shows for `node_type`, opened as a user does: one node of that type on
+        an empty canvas, selected, then the info button of the selection toolbox (frontend 1.2x opens the node
+        library's help page, 1.4x the right side panel's Info tab; both render the markdown the same way)."""
+        title = self.page.evaluate(_JS_SELECT_NEW, node_type)
+        # As a user does: press on the title bar. The page's first press after a load only focuses the
+        # canvas, so press until the node is selected.
+        for _ in range(3):
+            self.page.mouse.move(title["x"], title["y"])
+            self.page.mouse.down()
+            self.page.wait_for_timeout(100)
+            self.page.mouse.up()
+            self.page.wait_for_timeout(300)
+            if self.page.evaluate(_JS_SELECTED) == 1:
+                break
+        self.page.locator('[data-testid="info-button"]').first.click(timeout=timeout)
+        shown = self.page.locator(".node-help-content .markdown-content, .node-help-content .fallback-content")
+        shown.first.wait_for(timeout=timeout)
+        self.page.wait_for_timeout(300)
+        if not self.page.locator(".node-help-content .markdown-content").count():
+            return ""  # the fallback: the frontend found no help page and shows the node's description
+        return self.page.locator(".node-help-content .markdown-content").first.inner_text()
+
+    def display_name(self, node_type, locale) -> str:
+        """The title a new `node_type` node gets when the frontend's language is `locale` (a page reload
+        applies the setting, as the settings dialog does); the language is set back to English after."""
+        try:
+            self._set_locale(locale)
+            return self.page.evaluate("(type) => window.LiteGraph.createNode(type).title", node_type)
+        finally:
+            self._set_locale("en")
+
+    def _set_locale(self, locale):
+        self.page.evaluate("(l) => window.app.extensionManager.setting.set('Comfy.Locale', l)", locale)
+        self.page.reload()
+        self.page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+        self.page.wait_for_load_state("networkidle", timeout=60_000)
 
     def close_dialogs(self):
         for _ in range(3):

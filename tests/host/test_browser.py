@@ -234,3 +234,24 @@ def test_migrated_cubiq_workflow_in_frontend(host):
     prompt = host["ui"].to_prompt()
     assert bh.prompt_core(prompt, host["info"]) == bh.prompt_core(MIGRATED_API, host["info"])
     _assert_validates(host["server"], prompt, "migrated cubiq workflow")
+
+
+# ---------------------------------------------------------------- help pages and translations
+
+
+def test_help_panel_shows_our_page(host):
+    """web/docs/<NodeId>.md is what the frontend's node help shows (not its fallback from the description)."""
+    text = host["ui"].help_page("PuLIDSDXLApply")
+    page = (bh.REPO / "web" / "docs" / "PuLIDSDXLApply.md").read_text(encoding="utf-8")
+    title = page.splitlines()[0].lstrip("# ").strip()
+    assert title in text, f"the help panel shows {text[:300]!r}, not web/docs/PuLIDSDXLApply.md"
+    assert "fidelity" in text and "attn_mask" in text
+    host["ui"].close_dialogs()
+
+
+def test_zh_locale_shows_translated_names(host):
+    zh = json.loads((bh.REPO / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
+    en = json.loads((bh.REPO / "locales" / "en" / "nodeDefs.json").read_text(encoding="utf-8"))
+    for node_type in ("PuLIDSDXLApply", "PuLIDSDXLEncodeFace"):
+        assert host["ui"].display_name(node_type, "zh") == zh[node_type]["display_name"]
+        assert host["ui"].display_name(node_type, "en") == en[node_type]["display_name"]
