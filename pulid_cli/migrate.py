@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pulid.errors import PulidError
 
+from .layout import node_box, pair
+
 CUBIQ_NODES = ("PulidModelLoader", "PulidEvaClipLoader", "PulidInsightFaceLoader", "ApplyPulid", "ApplyPulidAdvanced")
 TYPES = {"PULID": "PULID_SDXL_MODEL", "FACEANALYSIS": "PULID_SDXL_FACE_ENCODER"}
 PROJECTION = {"ortho_v2": "v2", "ortho": "v1", "none": "off"}
@@ -168,20 +170,8 @@ def _migrate_api(prompt):
 # ---------------------------------------------------------------- UI workflows
 
 
-def _pair(value, default):
-    """A node's pos or size: [a, b], or {"0": a, "1": b} as older frontends saved it."""
-    value = value or default
-    if isinstance(value, dict):
-        value = [value.get("0", default[0]), value.get("1", default[1])]
-    return float(value[0]), float(value[1])
-
-
 def _pos(node):
-    return _pair(node.get("pos"), [0, 0])
-
-
-def _size(node):
-    return _pair(node.get("size"), [200, 100])
+    return pair(node.get("pos"), [0, 0])
 
 
 class _UIMigration:
@@ -318,8 +308,8 @@ class _UIMigration:
         return [x, y]
 
     def _box(self, node):
-        (x, y), (width, height) = _pos(node), _size(node)
-        return x, y - 30, width, height + 30  # the title bar sits above pos
+        box = node_box(node)
+        return box.x, box.y, box.width, box.height
 
     def _remove_node(self, node):
         for entry in node.get("inputs", []):

@@ -1,0 +1,92 @@
+"""The shipped workflows read at a glance: computed from their JSON as the frontend draws them
+(pulid_cli/layout.py), every workflow has no wire through a node, no overlapping nodes or groups, one Note,
+and fits one 1600x1000 screen at zoom 1. tools/relayout.py makes layouts that pass."""
+import json
+from pathlib import Path
+
+import pytest
+
+import cubiq_workflows
+from pulid_cli import layout
+from pulid_cli.migrate import migrate
+
+WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
+SCREEN = (1600, 1000)
+
+
+def _load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_no_wire_runs_through_a_node(path):
+    workflow = _load(path)
+    hits = layout.crossings(workflow)
+    assert not hits, f"{path.name}: (link, node) pairs where a wire runs through a node: {hits}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_no_overlaps_and_groups_hold_their_nodes(path):
+    workflow = _load(path)
+    assert not layout.overlaps(workflow), f"{path.name}: overlapping nodes {layout.overlaps(workflow)}"
+    groups = [layout.group_box(g) for g in workflow["groups"]]
+    clashes = [(workflow["groups"][i]["title"], workflow["groups"][j]["title"]) for i in range(len(groups))
+               for j in range(i + 1, len(groups)) if groups[i].overlaps(groups[j])]
+    assert not clashes, f"{path.name}: overlapping groups {clashes}"
+    titles = {g["title"] for g in workflow["groups"]}
+    assert "Identity (PuLID)" in titles and len(groups) >= 2, titles
+    # A node is either wholly inside one group or outside all of them.
+    for node in workflow["nodes"]:
+        box = layout.node_box(node)
+        inside = [g for g in groups if g.overlaps(box)]
+        assert len(inside) <= 1 and all(g.contains(box) for g in inside), \
+            f"{path.name}: node #{node['id']} {node['type']} straddles a group's edge"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_fits_one_screen_with_one_note(path):
+    workflow = _load(path)
+    box = layout.extent(workflow)
+    assert box.width <= SCREEN[0] and box.height <= SCREEN[1], f"{path.name}: {box.width}x{box.height}"
+    assert workflow["extra"]["ds"] == {"scale": 1.0, "offset": [0, 0]}  # opens at zoom 1, at the graph's corner
+    notes = [n for n in workflow["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1, f"{path.name}: {len(notes)} Note nodes"
+    text = notes[0]["widgets_values"][0]
+    assert "weight" in text or "filename_prefix" in text, f"{path.name}: the Note names no knob: {text!r}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_reroutes_are_whole(path):
+    """Each link's reroute chain exists and the chain's reroutes list the link (the frontend drops others)."""
+    workflow = _load(path)
+    extra = workflow["extra"]
+    reroutes = {r["id"]: r for r in extra.get("reroutes") or []}
+    for entry in extra.get("linkExtensions") or []:
+        reroute = entry["parentId"]
+        while reroute is not None:
+            assert entry["id"] in reroutes[reroute]["linkIds"], (path.name, entry, reroute)
+            reroute = reroutes[reroute].get("parentId")
+
+
+def test_checks_can_fail():
+    """A wire through a node, an overlap and a too-wide graph are each caught."""
+    workflow = _load(WORKFLOWS[0])
+    apply = next(n for n in workflow["nodes"] if n["type"].startswith("PuLIDSDXLApply"))
+    sampler = next(n for n in workflow["nodes"] if n["type"] == "KSampler")
+    apply["pos"] = list(sampler["pos"])
+    assert layout.overlaps(workflow) and layout.crossings(workflow)
+    apply["pos"] = [5000, 0]
+    assert layout.extent(workflow).width > SCREEN[0]
+
+
+def test_migrate_places_its_nodes_on_free_canvas():
+    """migrate keeps the artist's own layout; the nodes it adds (Encode Face, the notes) overlap none."""
+    before = cubiq_workflows.ui()
+    after = migrate(before).workflow
+    old_ids = {n["id"] for n in before["nodes"]}
+    added = [n for n in after["nodes"] if n["id"] not in old_ids]
+    assert added
+    for node in added:
+        box = layout.node_box(node)
+        others = [n for n in after["nodes"] if n is not node]
+        assert not any(box.overlaps(layout.node_box(o)) for o in others), f"#{node['id']} {node['type']}"
