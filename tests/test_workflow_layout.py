@@ -90,3 +90,14 @@ def test_migrate_places_its_nodes_on_free_canvas():
         box = layout.node_box(node)
         others = [n for n in after["nodes"] if n is not node]
         assert not any(box.overlaps(layout.node_box(o)) for o in others), f"#{node['id']} {node['type']}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_template_thumbnail_beside_it(path):
+    """The template browser shows workflows/<name>.jpg (made by tools/screenshots.py)."""
+    from PIL import Image
+
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.is_file(), f"{thumbnail.name} is missing: run tools/screenshots.py"
+    with Image.open(thumbnail) as im:
+        assert im.format == "JPEG" and max(im.size) <= 640

@@ -1,4 +1,6 @@
-"""Regenerate the README pictures: each workflows/*.json loaded in the real ComfyUI frontend.
+"""Regenerate the README pictures and the template thumbnails: each workflows/*.json loaded in the real
+ComfyUI frontend, saved as docs/workflow_<name>.png and, smaller, as workflows/<name>.jpg (the frontend's
+template browser shows a .jpg of the workflow's name beside it).
 
     COMFYUI_PATH=/path/to/ComfyUI python tools/screenshots.py [--out docs]   (or: make screenshots)
 
@@ -26,6 +28,8 @@ def main(argv=None):
     parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH"),
                         help="ComfyUI checkout (default: $COMFYUI_PATH)")
     parser.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNGs (default: docs/)")
+    parser.add_argument("--thumbnails", default=str(REPO / "workflows"),
+                        help="folder for the template thumbnails (default: workflows/)")
     parser.add_argument("--colors", type=int, default=128, help="palette size of the saved PNGs")
     parser.add_argument("--python", default=os.environ.get("COMFYUI_PYTHON", sys.executable),
                         help="interpreter with ComfyUI's requirements that runs the server "
@@ -51,8 +55,20 @@ def main(argv=None):
                 if report.dialogs:
                     raise SystemExit(f"{wf.ui_path.name}: a dialog opened on load: {report.dialogs}")
                 path = ui.screenshot(Path(args.out) / f"workflow_{wf.name}.png", colors=args.colors)
-                log.info("%s  %d KB", path.relative_to(REPO) if path.is_relative_to(REPO) else path,
-                         path.stat().st_size // 1024)
+                thumbnail = _thumbnail(path, Path(args.thumbnails) / f"{wf.name}.jpg")
+                for made in (path, thumbnail):
+                    log.info("%s  %d KB", made.relative_to(REPO) if made.is_relative_to(REPO) else made,
+                             made.stat().st_size // 1024)
+
+
+def _thumbnail(picture, path, size=(640, 400)):
+    from PIL import Image
+
+    with Image.open(picture) as im:
+        small = im.convert("RGB")
+        small.thumbnail(size, Image.Resampling.LANCZOS)
+        small.save(path, "JPEG", quality=85, optimize=True)
+    return path
 
 
 if __name__ == "__main__":

@@ -359,6 +359,7 @@ _JS_STATE = """() => {
     for (const n of graph._nodes || graph.nodes || []) {
       nodes.push({
         id: String(n.id), type: n.type, known: !!registered[n.type], has_errors: !!n.has_errors,
+        pos: [n.pos[0], n.pos[1]], size: [n.size[0], n.size[1]],
         widgets: (n.widgets || []).filter(w => w.serialize !== false)
             .map(w => ({name: w.name, value: w.value === undefined ? null : w.value})),
       });
@@ -366,7 +367,9 @@ _JS_STATE = """() => {
     }
   };
   visit(app.graph);
-  return {dialogs, nodes};
+  const r = app.graph.reroutes;
+  const reroutes = r ? (r.size ?? r.length ?? Object.keys(r).length) : 0;
+  return {dialogs, nodes, reroutes};
 }"""
 
 _JS_PROMPT = """async () => {
@@ -435,6 +438,7 @@ class LoadReport:
     dialogs: list
     nodes: list
     console_errors: list
+    reroutes: int = 0
 
 
 class Frontend:
@@ -501,7 +505,7 @@ class Frontend:
         self.page.wait_for_load_state("networkidle", timeout=60_000)
         self.page.wait_for_timeout(300)  # dialogs open on the next tick
         state = self.page.evaluate(_JS_STATE)
-        return LoadReport(state["dialogs"], state["nodes"], list(self.errors))
+        return LoadReport(state["dialogs"], state["nodes"], list(self.errors), state["reroutes"])
 
     def to_prompt(self) -> dict:
         return self.page.evaluate(_JS_PROMPT)

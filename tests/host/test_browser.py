@@ -210,6 +210,14 @@ def test_workflow_in_frontend(host, wf):
                else [w["value"] for w in widgets])
         assert got == values, f"{wf.ui_path.name} node #{node['id']} {node['type']}: shows {got}, file holds {values}"
 
+    # The layout test (tests/test_workflow_layout.py) computes from the saved boxes and reroutes: the frontend
+    # must draw those, not sizes of its own.
+    for node in bh.ui_nodes(wf.ui):
+        drawn = shown[str(node["id"])]
+        assert [round(v) for v in drawn["pos"] + drawn["size"]] == [round(v) for v in node["pos"] + node["size"]], \
+            f"{wf.ui_path.name} node #{node['id']} {node['type']} is drawn at {drawn['pos']} {drawn['size']}"
+    assert report.reroutes == len(wf.ui["extra"].get("reroutes") or []), f"{wf.ui_path.name}: reroutes lost"
+
     prompt = host["ui"].to_prompt()
     assert wf.api is not None, f"{wf.ui_path.name} has no API-format copy"
     assert bh.prompt_core(prompt, host["info"]) == bh.prompt_core(wf.api), \
