@@ -103,11 +103,17 @@ def check_widget(where, value, kind, lo=None, hi=None):
         assert isinstance(value, str), where
 
 
+# Nodes of the frontend alone: graphToPrompt leaves them out, the server never sees them.
+FRONTEND_ONLY = {"Note", "MarkdownNote"}
+
+
 def ui_to_api(ui, definitions):
     """What the frontend's graphToPrompt makes of a saved graph (titles left out)."""
     links = {link[0]: link for link in ui["links"]}
     prompt = {}
     for node in ui["nodes"]:
+        if node["type"] in FRONTEND_ONLY:
+            continue
         sockets, widgets, _ = definitions[node["type"]]
         inputs = {}
         for entry in node["inputs"]:
@@ -131,6 +137,9 @@ def test_ui_workflow(path, definitions):
     assert len(links) == len(ui["links"]) and ui["last_link_id"] >= max(links)
     for node in ui["nodes"]:
         assert {"id", "type", "pos", "size", "inputs", "outputs", "widgets_values", "mode", "order"} <= set(node)
+        if node["type"] in FRONTEND_ONLY:
+            assert not node["inputs"] and not node["outputs"] and [type(v) for v in node["widgets_values"]] == [str]
+            continue
         assert node["type"] in definitions, f"unknown node type {node['type']}"
         sockets, widgets, outputs = definitions[node["type"]]
         where = f"{os.path.basename(path)} node {node['id']} ({node['type']})"

@@ -56,9 +56,11 @@ def test_fits_one_screen_with_one_note(path):
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
-def test_reroutes_are_whole(path):
-    """Each link's reroute chain exists and the chain's reroutes list the link (the frontend drops others)."""
+def test_ids_and_reroutes_are_whole(path):
+    """No node id above last_node_id (the frontend would give a new node a taken id); each link's reroute
+    chain exists and its reroutes list the link (the frontend drops the others)."""
     workflow = _load(path)
+    assert max(n["id"] for n in workflow["nodes"]) <= workflow["last_node_id"]
     extra = workflow["extra"]
     reroutes = {r["id"]: r for r in extra.get("reroutes") or []}
     for entry in extra.get("linkExtensions") or []:

@@ -11,6 +11,7 @@ tests/test_workflow_layout.py checks the result from the JSON (no wire through a
 1600x1000 screen at zoom 1), so a change here that breaks it fails the tests, not an artist's eye.
 """
 import json
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pulid_cli import layout  # noqa: E402
+
+log = logging.getLogger("relayout")
 
 LEFT, TOP = 20, 70  # room above the first title bar for the groups' titles and the top lane
 GAP = 36  # between columns: the channel the routed wires run down
@@ -44,16 +47,16 @@ class Plan:
     sizes: dict = field(default_factory=dict)  # node id -> (w, h) where the table above is not right
 
 
-def _single_identity(apply_id=7):
-    """pulid_basic, pulid_lightning and pulid_advanced: one face, one Apply."""
+def _single_identity():
+    """pulid_basic, pulid_lightning and pulid_advanced: one face, one Apply (#7)."""
     return Plan(
         columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                  [(5, 580)],
-                 [(10, 70), (11, 225), (12, 375), (apply_id, 580), (6, 840)],
+                 [(10, 70), (11, 225), (12, 375), (7, 580), (6, 840)],
                  [(13, 70), ("note", 470)],
                  [(14, 70)],
                  [(15, 70)]],
-        groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 6, apply_id]), ("Prompt", [10, 11, 12]),
+        groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 6, 7]), ("Prompt", [10, 11, 12]),
                 ("Sample & save", [13, 14, 15])],
         sizes={6: (230, 100)})
 
@@ -135,11 +138,13 @@ def arrange(workflow, plan, note_text):
             "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": [note_text],
             "title": "Start here"}
     workflow["nodes"].append(note)
-    nodes["note"] = note
+    workflow["last_node_id"] = note["id"]  # the frontend numbers new nodes from it
+    nodes[note["id"]] = note
+    columns = [[(note["id"] if i == "note" else i, y) for i, y in column] for column in plan.columns]
     gaps = [GAP] * len(plan.columns)
     for _ in range(4):
         column_of, spans, x = {}, [], LEFT
-        for index, column in enumerate(plan.columns):
+        for index, column in enumerate(columns):
             width = max(_size(nodes[i], plan, i)[0] for i, _ in column)  # one width a column
             for node_id, y in column:
                 nodes[node_id]["pos"] = [x, y]
@@ -147,8 +152,7 @@ def arrange(workflow, plan, note_text):
                 column_of[node_id] = index
             spans.append((x, x + width))
             x += width + gaps[index]
-        use = _route(workflow, {i: n for i, n in nodes.items() if i != "note"} | {note["id"]: note}, column_of,
-                     spans)
+        use = _route(workflow, nodes, column_of, spans)
         needed = [max(gaps[c], 8 + CHANNEL_STEP * use.get(c, 0) + 4) for c in range(len(gaps))]
         if needed == gaps:
             break
@@ -159,7 +163,7 @@ def arrange(workflow, plan, note_text):
 
 
 def _size(node, plan, node_id):
-    return plan.sizes.get(node_id) or SIZES[node["type"]]
+    return plan.sizes.get(node_id) or SIZES[node["type"]]  # the Note has no id in the plan: it is never there
 
 
 def _group(title, members):
@@ -273,12 +277,15 @@ def _reroute(reroutes, pos, parent, links):
 
 
 def main():
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name, plan in plans().items():
         path = REPO / "workflows" / f"{name}.json"
         workflow = json.loads(path.read_text(encoding="utf-8"))
         arrange(workflow, plan, NOTES.get(name, KNOBS))
         path.write_text(json.dumps(workflow, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(name, layout.extent(workflow), layout.crossings(workflow), layout.overlaps(workflow))
+        box = layout.extent(workflow)
+        log.info("%s: %dx%d, wires through nodes %s, overlaps %s", name, box.width, box.height,
+                 layout.crossings(workflow), layout.overlaps(workflow))
 
 
 if __name__ == "__main__":
