@@ -23,7 +23,9 @@ from pulid_cli import layout  # noqa: E402
 
 log = logging.getLogger("relayout")
 
-LEFT, TOP = 20, 70  # room above the first title bar for the groups' titles and the top lane
+LEFT = 20
+LANE_TOP = 12  # the top lane, above every group: the plans' y values are moved down by BAND to make room
+BAND = 30
 GAP = 36  # between columns: the channel the routed wires run down
 LANE_STEP = 10
 CHANNEL_STEP = 5  # between wires running down one gap
@@ -33,7 +35,7 @@ SIZES = {
     "CheckpointLoaderSimple": (262, 98), "PuLIDSDXLModelLoader": (262, 58), "PuLIDSDXLFaceEncoderLoader": (262, 106),
     "PuLIDSDXLLoadEmbeds": (262, 58), "LoadImage": (224, 326), "PuLIDSDXLEncodeFace": (220, 170),
     "PreviewImage": (220, 100), "PuLIDSDXLApply": (220, 190), "PuLIDSDXLApplyAdvanced": (250, 214),
-    "CLIPTextEncode": (220, 110), "EmptyLatentImage": (220, 106), "KSampler": (220, 262), "VAEDecode": (150, 46),
+    "CLIPTextEncode": (220, 100), "EmptyLatentImage": (220, 106), "KSampler": (220, 262), "VAEDecode": (150, 46),
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220),
@@ -111,7 +113,7 @@ def plans():
             columns=[[(1, 70), (2, 230), (3, 350), (8, 560), (9, 720)],
                      [(4, 70), (5, 440), (20, 810)],
                      [(6, 70), (7, 440), (21, 810)],
-                     [(22, 70), (23, 440), (10, 710), (11, 860)],
+                     [(22, 70), (23, 440), (10, 710), (11, 850)],
                      [(13, 70), (12, 420), ("note", 600)],
                      [(14, 70), (15, 190)]],
             groups=[("Models", [1, 2, 3]), ("Masks", [8, 9]), ("Identity (PuLID)", [4, 5, 6, 7, 20, 21]),
@@ -121,7 +123,7 @@ def plans():
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
                      [(6, 70), (7, 330), (8, 590)],
-                     [(13, 70), (14, 380), (15, 690)],
+                     [(13, 70), (14, 375), (15, 680)],
                      [(16, 70), (17, 160), (18, 250), (19, 340)],
                      [(20, 70), (21, 400), ("note", 620)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
@@ -147,17 +149,17 @@ def arrange(workflow, plan, note_text):
         for index, column in enumerate(columns):
             width = max(_size(nodes[i], plan, i)[0] for i, _ in column)  # one width a column
             for node_id, y in column:
-                nodes[node_id]["pos"] = [x, y]
+                nodes[node_id]["pos"] = [x, y + BAND]
                 nodes[node_id]["size"] = [width, _size(nodes[node_id], plan, node_id)[1]]
                 column_of[node_id] = index
             spans.append((x, x + width))
             x += width + gaps[index]
+        workflow["groups"] = [_group(title, [nodes[i] for i in ids]) for title, ids in plan.groups]
         use = _route(workflow, nodes, column_of, spans)
         needed = [max(gaps[c], 8 + CHANNEL_STEP * use.get(c, 0) + 4) for c in range(len(gaps))]
         if needed == gaps:
             break
         gaps = needed
-    workflow["groups"] = [_group(title, [nodes[i] for i in ids]) for title, ids in plan.groups]
     workflow["extra"]["ds"] = {"scale": 1.0, "offset": [0, 0]}
     return workflow
 
@@ -179,6 +181,9 @@ def _route(workflow, nodes, column_of, spans):
     further right share a lane; a wire to a node below its own in the same column (where the width of one
     screen left no other place) loops back through the gap between the two."""
     boxes = [layout.node_box(n).shrunk(-8) for n in workflow["nodes"]]
+    # A lane along a group's title bar would hide the title: the bars are kept clear too.
+    boxes += [layout.Box(g["bounding"][0], g["bounding"][1] - 4, g["bounding"][2], layout.GROUP_TITLE)
+              for g in workflow["groups"]]
     reroutes, extensions, used_lanes = [], [], []
     channel_use = {}
     by_output, loops, steep = {}, [], []
@@ -256,7 +261,7 @@ def _lane(y, x0, x1, boxes, used):
     x0, x1 = min(x0, x1), max(x0, x1)
     for distance in range(0, 2000, LANE_STEP):
         for candidate in (y - distance, y + distance):
-            if candidate < TOP - 60:
+            if candidate < LANE_TOP:
                 continue
             if any(layout.segment_hits((x0, candidate), (x1, candidate), b) for b in boxes):
                 continue
