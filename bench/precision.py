@@ -3,8 +3,8 @@
     COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/precision.py            # CPU, 256 px, 2 steps, emulated
     COMFYUI_PATH=... python bench/precision.py --device cuda --size 1024 --steps 4  # the real dtypes on a GPU
 
-A real-size SDXL UNet (random weights, the same ones in every precision) is sampled without PuLID
-and with PuLID v1 at ortho off, v1 and v2 (weight 1, 8 zero tokens, cfg 5, same noise). The identity's
+A real-size SDXL UNet (random weights, the same ones in every precision) is sampled without PuLID and
+with PuLID v1 at ortho off, v1 and v2 (weight 1 or --weight, 8 zero tokens, cfg 5, same noise). The identity's
 effect is the patched latent minus the unpatched one in the same precision; the table gives its
 cosine to the float32 effect (1 = same direction) and its length relative to it (1 = same size),
 with the drift of the unpatched latent itself for scale. The ratio of interest is the cosine.
@@ -30,6 +30,7 @@ def main():
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (latent = size/8)")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--dtypes", default="bf16,fp16", help="precisions compared with fp32")
+    parser.add_argument("--weight", type=float, default=1.0, help="PuLID weight (a smaller one, a smaller effect)")
     parser.add_argument("--emulate", action=argparse.BooleanOptionalAction, default=None,
                         help="round to the dtype but compute in float32 (default: on for the CPU)")
     args = parser.parse_args()
@@ -47,7 +48,7 @@ def main():
             emulate(base, DTYPES[name])
         latents[name, "none"] = sample(base, args.size, steps=args.steps).float()
         for ortho in ORTHOS:
-            model = host.patch_model(base, pulid, embeds, weight=1.0, num_zero=8, ortho=ortho, start_at=0.0,
+            model = host.patch_model(base, pulid, embeds, weight=args.weight, num_zero=8, ortho=ortho, start_at=0.0,
                                      end_at=1.0)
             latents[name, ortho] = sample(model, args.size, steps=args.steps).float()
         log.info("%s sampled", name)
@@ -62,7 +63,8 @@ def main():
             cosine = torch.nn.functional.cosine_similarity(effect, reference, dim=0)
             rows.append((name, ortho, f"{cosine:.3f}", f"{effect.norm() / reference.norm():.3f}",
                          f"{reference.norm() / latents['fp32', 'none'].norm():.4f}", f"{drift:.4f}"))
-    report(f"identity effect on the final latent vs float32 ({args.size} px, {args.steps} steps, cfg 5)", rows,
+    report(f"identity effect on the final latent vs float32 (weight {args.weight}, {args.size} px, {args.steps} steps, "
+           "cfg 5)", rows,
            header=("dtype", "ortho", "cosine", "length ratio", "effect / latent (fp32)", "base drift"))
 
 

@@ -64,15 +64,15 @@ def _single_identity():
 
 
 KNOBS = ("The three knobs:\n"
-         "- weight (Apply): 0.8 to start; lower it when the prompt's style is lost, raise it (up to 1.2) for a "
+         "- weight (Apply): lower it (0.6 to 0.8) when the prompt's style is lost, raise it (up to 1.2) for a "
          "closer likeness.\n"
          "- method: fidelity for likeness, style when the prompt matters more.\n"
          "- the photo (Load Image): one sharp, front-lit face; a batch of photos of the same person averages out.")
 NOTES = {
     "pulid_lightning": KNOBS + "\nLightning: keep the sampler's steps and cfg as the model card says.",
     "pulid_advanced": KNOBS.replace("- method: fidelity for likeness, style when the prompt matters more.",
-                                    "- ortho and num_zero (Apply Advanced) replace the method presets: ortho v2 + "
-                                    "16 zero tokens is fidelity, v1 + 8 is style."),
+                                    "- ortho and num_zero (Apply Advanced) replace the method presets: for v1.1 "
+                                    "fidelity is ortho v2 + 20 zero tokens, style v1 + 40."),
     "pulid_reuse_embeds": KNOBS.replace("- the photo (Load Image): one sharp, front-lit face; a batch of photos of "
                                         "the same person averages out.",
                                         "- the embeddings file: saved once by pulid_save_embeds, no face models "
@@ -80,7 +80,10 @@ NOTES = {
     "pulid_save_embeds": "Encode a face once, reuse it everywhere:\n- the photo: one sharp, front-lit face (or a "
                          "batch of one person).\n- face: which face in a group photo.\n- filename_prefix: the name "
                          "Load PuLID Embeddings lists (models/pulid_sdxl_embeds).",
-    "pulid_two_identities": KNOBS.replace("- method", "- the masks (Solid Mask): white = where that face goes.\n- method"),
+    "pulid_two_identities": "The three knobs:\n- weight (each Apply): lower it (0.6 to 0.8) when the prompt's "
+                            "style is lost.\n- the masks (Solid Mask, Combine Masks): white = where the first face "
+                            "goes; the second Apply gets the inverse.\n- the photos (Load Image): one sharp, "
+                            "front-lit face each.",
     "pulid_similarity_sweep": "Which weight keeps the likeness? Three Apply nodes (weights 0.4, 0.8, 1.2), same "
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"

@@ -393,10 +393,12 @@ _JS_FIT = """async () => {
   }
   app.canvas.setDirty(true, true);
   await frame();
-  // The graph's box on screen (nodes and groups), to crop the picture to it.
+  // The graph's box on screen (nodes, groups and reroutes), to crop the picture to it.
   const rects = [];
   for (const n of app.graph._nodes || []) rects.push(n.getBounding ? n.getBounding() : n.boundingRect);
   for (const g of app.graph._groups || app.graph.groups || []) rects.push(g._bounding || g.boundingRect);
+  const reroutes = app.graph.reroutes;
+  for (const r of (reroutes && reroutes.values ? reroutes.values() : [])) rects.push([r.pos[0] - 10, r.pos[1] - 10, 20, 20]);
   const ds = app.canvas.ds;
   const box = app.canvas.canvas.getBoundingClientRect();
   const xs = [], ys = [];
