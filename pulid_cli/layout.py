@@ -152,6 +152,7 @@ def overlaps(workflow, gap=10):
 def extent(workflow):
     """The box around every node, group and reroute."""
     boxes = [node_box(n) for n in workflow["nodes"]] + [group_box(g) for g in workflow.get("groups") or []]
-    boxes += [Box(r["pos"][0] - 5, r["pos"][1] - 5, 10, 10) for r in (workflow.get("extra") or {}).get("reroutes") or []]
+    reroutes = (workflow.get("extra") or {}).get("reroutes") or []
+    boxes += [Box(r["pos"][0] - 5, r["pos"][1] - 5, 10, 10) for r in reroutes]
     x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
     return Box(x0, y0, max(b.right for b in boxes) - x0, max(b.bottom for b in boxes) - y0)
