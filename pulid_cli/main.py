@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "carried over exactly (also put into the graph as a Note).")
     mig.add_argument("workflow", help="the workflow JSON to read (never changed unless -o names it)")
     mig.add_argument("-o", "--out", help="where to write (default: <workflow>_pulid_sdxl.json beside it)")
+    mig.add_argument("--keep-layout", action="store_true",
+                     help="keep every node's place and the groups (default: re-lay a UI workflow in columns, "
+                          "wires through reroutes under no node)")
 
     gen = sub.add_parser(
         "generate", help="render one image through ComfyUI's HTTP API",
@@ -140,7 +143,7 @@ def _run_migrate(args) -> int:
     target = Path(args.out) if args.out else source.with_name(source.stem + "_pulid_sdxl.json")
     if not args.out and target.exists():
         raise PulidError(f"{target} exists already; name the output with -o (it may be the input itself).")
-    result = migrate_file(source, target)
+    result = migrate_file(source, target, keep_layout=args.keep_layout)
     for note in result.notes:
         sys.stdout.write(f"note: {note}\n")
     sys.stdout.write(f"{target}\n")

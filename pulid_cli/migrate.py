@@ -5,9 +5,12 @@ and ApplyPulidAdvanced, the apply nodes encoding the face photo at every run. He
 once by Encode Face and applied by Apply; EVA-CLIP and InsightFace come from one face-encoder loader.
 So each cubiq node keeps its id and place under its new type (the InsightFace loader becomes the face
 encoder loader, the EVA-CLIP loader goes), and one Encode Face is added next to the apply nodes for
-each distinct (face image, noise): two applies on the same photo share it. Every other node, link,
-group and value is left as it was. Both of ComfyUI's formats are read: a UI workflow (nodes + links)
-and an API prompt ({id: {class_type, inputs}}).
+each distinct (face image, noise): two applies on the same photo share it. Every other node, link and
+value is left as it was. A UI workflow is then re-laid in columns, each node right of its inputs, with wires
+through reroutes that pass under no node (pulid_cli.layout); its groups, whose nodes moved, are removed and
+named in the notes. keep_layout=True keeps every position and group and puts the added nodes on free canvas.
+Both of ComfyUI's formats are read: a UI workflow (nodes + links) and an API prompt ({id: {class_type,
+inputs}}).
 
 What has no exact equivalent is listed in the returned notes (and, in a UI workflow, a Note node).
 """
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from pulid.errors import PulidError
 
-from .layout import node_box, pair
+from .layout import arrange, auto_columns, node_box, pair
 
 CUBIQ_NODES = ("PulidModelLoader", "PulidEvaClipLoader", "PulidInsightFaceLoader", "ApplyPulid", "ApplyPulidAdvanced")
 TYPES = {"PULID": "PULID_SDXL_MODEL", "FACEANALYSIS": "PULID_SDXL_FACE_ENCODER"}
@@ -62,17 +65,17 @@ class Migration:
     format: str = "ui"
 
 
-def migrate(workflow):
+def migrate(workflow, keep_layout=False):
     """`workflow` (a parsed UI workflow or API prompt using cubiq's nodes) -> Migration; never changes it."""
     if _is_ui(workflow):
-        return _UIMigration(copy.deepcopy(workflow)).run()
+        return _UIMigration(copy.deepcopy(workflow), keep_layout).run()
     if _is_api(workflow):
         return _migrate_api(copy.deepcopy(workflow))
     raise PulidError("This JSON is not a ComfyUI workflow: neither a UI workflow (\"nodes\" and \"links\") nor an "
                      "API-format prompt ({id: {\"class_type\", \"inputs\"}}).")
 
 
-def migrate_file(source, target=None):
+def migrate_file(source, target=None, keep_layout=False):
     """Read `source`, write the migrated workflow to `target`; returns the Migration. Refuses to write
     over `source` unless `target` names it."""
     source = Path(source)
@@ -82,7 +85,7 @@ def migrate_file(source, target=None):
         raise PulidError(f"Cannot read {source}: {exc}.") from None
     except json.JSONDecodeError as exc:
         raise PulidError(f"{source} is not JSON ({exc}); give a workflow saved from ComfyUI.") from None
-    result = migrate(data)
+    result = migrate(data, keep_layout)
     if target is not None:
         Path(target).write_text(json.dumps(result.workflow, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return result
@@ -174,9 +177,14 @@ def _pos(node):
     return pair(node.get("pos"), [0, 0])
 
 
+def _size(node):
+    return pair(node.get("size"), [200, 100])
+
+
 class _UIMigration:
-    def __init__(self, workflow):
+    def __init__(self, workflow, keep_layout=False):
         self.wf = workflow
+        self.keep_layout = keep_layout
         self.nodes = {n["id"]: n for n in workflow["nodes"]}
         self.links = {link[0]: link for link in workflow["links"]}
         self.notes = list(ALWAYS)
@@ -197,7 +205,14 @@ class _UIMigration:
                 self._convert_apply(node, encodes)
         for link in self.wf["links"]:
             link[5] = TYPES.get(link[5], link[5])
+        if not self.keep_layout and self.wf.get("groups"):
+            titles = ", ".join(repr(g.get("title", "")) for g in self.wf["groups"])
+            self.notes.append(f"The graph is re-laid in columns, so its groups ({titles}) no longer framed their "
+                              "nodes and were removed; `migrate --keep-layout` keeps the layout and the groups.")
+            self.wf["groups"] = []
         self._add_note()
+        if not self.keep_layout:
+            self._relayout()
         self.wf["last_node_id"] = max(self.nodes)
         self.wf["last_link_id"] = max(self.links, default=0)
         return Migration(self.wf, self.notes, "ui")
@@ -297,6 +312,10 @@ class _UIMigration:
                 "title": "PuLID migration notes"}
         self.wf["nodes"].append(note)
         self.nodes[node_id] = note
+
+    def _relayout(self):
+        sizes = {n["id"]: _size(n) for n in self.wf["nodes"]}
+        arrange(self.wf, auto_columns(self.wf, sizes), sizes)
 
     def _free_spot(self, x, y, width, height):
         """The first place at or below (x, y) where a width x height box overlaps no node."""

@@ -75,28 +75,39 @@ def test_links_are_consistent_and_typed(migrated):
     assert not {"PULID", "FACEANALYSIS", "EVA_CLIP"} & {link[5] for link in wf["links"]}
 
 
-def test_everything_else_is_unchanged(migrated):
-    before, after = cw.ui(), migrated.workflow
+@pytest.mark.parametrize("keep_layout", [True, False])
+def test_everything_else_is_unchanged(keep_layout):
+    """Nodes, links and values stay; with keep_layout also every place, group and extra, and without it only
+    the places change (the groups go, named in the notes)."""
+    before = cw.ui()
+    migrated = migrate(before, keep_layout=keep_layout)
+    after = migrated.workflow
     cubiq = {n["id"] for n in before["nodes"] if n["type"] in ("PulidModelLoader", "PulidEvaClipLoader",
                                                                 "PulidInsightFaceLoader", "ApplyPulid",
                                                                 "ApplyPulidAdvanced")}
     new = by_id(after)
+    placed = set() if keep_layout else {"pos", "size"}
 
     def without_output_links(node):  # a photo feeding two applies now feeds one Encode Face: one link fewer
-        return {**node, "outputs": [{k: v for k, v in out.items() if k != "links"} for out in node["outputs"]]}
+        return {**{k: v for k, v in node.items() if k not in placed},
+                "outputs": [{k: v for k, v in out.items() if k != "links"} for out in node["outputs"]]}
 
     for node in before["nodes"]:
         if node["id"] not in cubiq:
             assert without_output_links(new[node["id"]]) == without_output_links(node), \
                 f"node {node['id']} ({node['type']}) changed"
-            if not any(link[1] == node["id"] and link[3] in cubiq for link in before["links"]):
+            if keep_layout and not any(link[1] == node["id"] and link[3] in cubiq for link in before["links"]):
                 assert new[node["id"]] == node
     untouched = [link for link in before["links"] if link[1] not in cubiq and link[3] not in cubiq]
     assert all(link in after["links"] for link in untouched)
-    assert after["groups"] == before["groups"] and after["extra"] == before["extra"]
-    for node in before["nodes"]:
-        if node["id"] in cubiq and node["id"] in new:
-            assert new[node["id"]]["pos"] == node["pos"]  # replaced in place
+    if keep_layout:
+        assert after["groups"] == before["groups"] and after["extra"] == before["extra"]
+        for node in before["nodes"]:
+            if node["id"] in cubiq and node["id"] in new:
+                assert new[node["id"]]["pos"] == node["pos"]  # replaced in place
+    else:
+        assert after["groups"] == [] and before["groups"]
+        assert any("groups" in note and "--keep-layout" in note for note in migrated.notes)
 
 
 def _box(node):

@@ -81,10 +81,18 @@ def test_checks_can_fail():
     assert layout.extent(workflow).width > SCREEN[0]
 
 
-def test_migrate_places_its_nodes_on_free_canvas():
-    """migrate keeps the artist's own layout; the nodes it adds (Encode Face, the notes) overlap none."""
+def test_migrated_graph_is_relaid_without_wires_through_nodes():
+    workflow = migrate(cubiq_workflows.ui()).workflow
+    assert not layout.crossings(workflow) and not layout.overlaps(workflow)
+    assert workflow["extra"].get("reroutes") and not layout.backward_links(workflow)
+
+
+def test_migrate_keeping_the_layout_places_its_nodes_on_free_canvas():
+    """--keep-layout keeps the artist's places; the nodes it adds (Encode Face, the notes) overlap none."""
     before = cubiq_workflows.ui()
-    after = migrate(before).workflow
+    after = migrate(before, keep_layout=True).workflow
+    assert [n["pos"] for n in after["nodes"] if n["id"] in {m["id"] for m in before["nodes"]}] == \
+        [n["pos"] for n in before["nodes"] if n["id"] in {m["id"] for m in after["nodes"]}]
     old_ids = {n["id"] for n in before["nodes"]}
     added = [n for n in after["nodes"] if n["id"] not in old_ids]
     assert added
