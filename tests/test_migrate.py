@@ -174,6 +174,10 @@ def test_command_line(tmp_path, capsys, caplog):
     assert json.loads(written.read_text()) == migrate(cw.ui()).workflow
     assert "note: " in out and str(written) in out
     assert json.loads(source.read_text()) == cw.ui()  # the input is never changed
+    kept = tmp_path / "kept.json"
+    assert cli.main(["migrate", str(source), "-o", str(kept), "--keep-layout"]) == 0
+    assert json.loads(kept.read_text()) == migrate(cw.ui(), keep_layout=True).workflow != json.loads(
+        written.read_text())
     assert cli.main(["migrate", str(source)]) == 1  # would overwrite the earlier output: needs -o
     assert cli.main(["migrate", str(source), "-o", str(source)]) == 0  # unless -o says so
     broken = tmp_path / "broken.json"
