@@ -25,13 +25,15 @@ log = logging.getLogger("bench")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def base_parser(description, needs_comfy=True):
-    """Also routes the benchmark's log lines (its results) to stdout, unadorned."""
+def base_parser(description, needs_comfy=True, timed=True):
+    """Also routes the benchmark's log lines (its results) to stdout, unadorned. `timed` benchmarks get the
+    dtype they run in and their repetitions."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per variant")
+    if timed:
+        parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
+        parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per variant")
     if needs_comfy:
         parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH"),
                             help="ComfyUI checkout (default: $COMFYUI_PATH)")

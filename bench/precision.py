@@ -26,7 +26,7 @@ ORTHOS = ("off", "v1", "v2")
 
 
 def main():
-    parser = base_parser(__doc__)
+    parser = base_parser(__doc__, timed=False)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (latent = size/8)")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--dtypes", default="bf16,fp16", help="precisions compared with fp32")

@@ -9,12 +9,15 @@ are not counted in the slot rows.
 """
 from dataclasses import dataclass
 
-LEFT = 20  # where the first column starts
-BAND = 30  # the band above every group that the top lane runs in
-LANE_TOP = 12
-GAP = 36  # between columns: the channel routed wires run down (widened when more wires need it)
-LANE_STEP = 10
-CHANNEL_STEP = 5  # between wires running down one gap
+SCREEN = (1600, 1000)  # what a shipped workflow must fit at zoom 1
+REROUTE_RADIUS = 10  # a reroute's dot as the frontend draws it
+LEFT = 14  # where the first column starts
+BAND = 50  # the band above every group that the top lanes run in
+LANE_TOP = 10
+GAP = 32  # between columns: the channel routed wires run down (widened when more wires need it)
+LANE_STEP = 4  # the rows tried for a lane
+LANE_APART = 11  # between two lanes that run side by side: their reroute dots stay apart
+CHANNEL_STEP = 6  # between wires running down one gap
 NODE_GAP = 20  # between two nodes of a column, title bars apart
 
 TITLE_HEIGHT = 30
@@ -96,8 +99,8 @@ class Link:
 
 
 def links(workflow):
-    """Every link as the wire the frontend draws straight: output dot, reroutes, input dot (widget inputs
-    left out). A link's `parentId` (extra.linkExtensions) names the reroute next to its input; each reroute
+    """Every link as straight segments: output dot, reroutes, input dot (widget inputs left out). The
+    frontend draws splines by default; between the same points they stay close to the segments. A link's `parentId` (extra.linkExtensions) names the reroute next to its input; each reroute
     names the one before it."""
     nodes = {n["id"]: n for n in workflow["nodes"]}
     extra = workflow.get("extra") or {}
@@ -161,7 +164,8 @@ def extent(workflow):
     """The box around every node, group and reroute."""
     boxes = [node_box(n) for n in workflow["nodes"]] + [group_box(g) for g in workflow.get("groups") or []]
     reroutes = (workflow.get("extra") or {}).get("reroutes") or []
-    boxes += [Box(r["pos"][0] - 5, r["pos"][1] - 5, 10, 10) for r in reroutes]
+    boxes += [Box(r["pos"][0] - REROUTE_RADIUS, r["pos"][1] - REROUTE_RADIUS, 2 * REROUTE_RADIUS,
+                  2 * REROUTE_RADIUS) for r in reroutes]
     x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
     return Box(x0, y0, max(b.right for b in boxes) - x0, max(b.bottom for b in boxes) - y0)
 
@@ -195,7 +199,10 @@ def arrange(workflow, columns, sizes, groups=()):
         if needed == gaps:
             break
         gaps = needed
-    workflow.setdefault("extra", {})["ds"] = {"scale": 1.0, "offset": [0, 0]}
+    else:
+        raise ValueError("the column gaps did not settle: too many wires for this plan")
+    box = extent(workflow)  # opens at zoom 1 with the graph's top left corner at the screen's
+    workflow.setdefault("extra", {})["ds"] = {"scale": 1.0, "offset": [-box.x, -box.y]}
     return workflow
 
 
@@ -279,14 +286,17 @@ def _route(workflow, nodes, column_of, spans):
             by_output.setdefault((source, slot), []).append(link)
         elif _blocked(link, nodes):
             steep.append(link)
-    for (source, slot), group in by_output.items():
+    # The top lanes go to the outputs highest up, whose wires would climb least to reach them.
+    for (source, slot), group in sorted(by_output.items(), key=lambda item: output_slot(nodes[item[0][0]],
+                                                                                        item[0][1])[1]):
         start = output_slot(nodes[source], slot)
         out_gap = _channel(spans, column_of[source], channel_use)
         targets = sorted(group, key=lambda l: column_of[l[3]])
         far = _channel(spans, column_of[targets[-1][3]] - 1, channel_use, peek=True)
         lane = _lane(start[1], out_gap, far, boxes, used_lanes)
-        first = _reroute(reroutes, (out_gap, start[1]), None, group)
-        parent = _reroute(reroutes, (out_gap, lane), first, group)
+        parent = _reroute(reroutes, (out_gap, start[1]), None, group)
+        if lane != start[1]:
+            parent = _reroute(reroutes, (out_gap, lane), parent, group)
         by_column = {}
         for link in targets:
             by_column.setdefault(column_of[link[3]], []).append(link)
@@ -296,7 +306,8 @@ def _route(workflow, nodes, column_of, spans):
                               [l for c, ls in by_column.items() if c >= column for l in ls])
             for link in links_in:
                 end = input_slot(nodes[link[3]], link[4])
-                last = _reroute(reroutes, (in_gap, end[1]), parent, [link])
+                last = parent if end[1] == lane else _reroute(reroutes, (in_gap, end[1]), parent, [link])
+                used_lanes.append((end[1], in_gap, end[0]))  # its last row: no other lane right beside it
                 extensions.append({"id": link[0], "parentId": last})
     for link in loops:
         source, target = nodes[link[1]], nodes[link[3]]
@@ -330,8 +341,10 @@ def _blocked(link, nodes):
 
 
 def _channel(spans, column, use, peek=False):
-    """An x in the gap right of `column` (-1: left of the first), a new one for each wire group down it."""
-    left = spans[column][1] if column >= 0 else LEFT - GAP
+    """An x in the gap right of `column`, a new one for each wire group down it."""
+    if column < 0:
+        raise ValueError("a wire loops back in the first column: move its target a column on")
+    left = spans[column][1]
     count = use.get(column, 0)
     if not peek:
         use[column] = count + 1
@@ -347,7 +360,7 @@ def _lane(y, x0, x1, boxes, used):
                 continue
             if any(segment_hits((x0, candidate), (x1, candidate), b) for b in boxes):
                 continue
-            if any(abs(candidate - lane) < 8 and a < x1 and x0 < b for lane, a, b in used):
+            if any(abs(candidate - lane) < LANE_APART and a < x1 and x0 < b for lane, a, b in used):
                 continue
             used.append((candidate, x0, x1))
             return candidate

@@ -146,9 +146,9 @@ def test_one_face_end_to_end(encoder, model_files):
     # EVA part: L2-normalised pooled output of the masked crop; hidden states as EVA returns them.
     masked, pooled, hidden = eva_reference(encoder, features.aligned)
     torch.testing.assert_close(features.id_cond[:, 512:], pooled, atol=1e-5, rtol=1e-4)
-    # 1e-4: a busy machine's math library may use fewer threads and sum in another order (seen: 1.2e-5 once).
+    # 5e-5: a busy machine's math library may use fewer threads and sum in another order (seen: 1.2e-5 once).
     for got, want in zip(features.vit_hidden, hidden):
-        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(got, want, atol=5e-5, rtol=1e-4)
     expected_preview = (masked[0].permute(1, 2, 0) * 255).round().numpy().astype(np.uint8)
     np.testing.assert_array_equal(features.masked, expected_preview)
     # The crop is centred on the face (skin colour in the middle).

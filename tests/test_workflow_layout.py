@@ -11,7 +11,7 @@ from pulid_cli import layout
 from pulid_cli.migrate import migrate
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
-SCREEN = (1600, 1000)
+SCREEN = layout.SCREEN
 
 
 def _load(path):
@@ -45,10 +45,14 @@ def test_no_overlaps_and_groups_hold_their_nodes(path):
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_fits_one_screen_with_one_note(path):
+    """At zoom 1, from where the file opens (its saved view), every node, group and reroute is on one screen."""
     workflow = _load(path)
     box = layout.extent(workflow)
-    assert box.width <= SCREEN[0] and box.height <= SCREEN[1], f"{path.name}: {box.width}x{box.height}"
-    assert workflow["extra"]["ds"] == {"scale": 1.0, "offset": [0, 0]}  # opens at zoom 1, at the graph's corner
+    view = workflow["extra"]["ds"]
+    assert view["scale"] == 1.0, f"{path.name} opens at zoom {view['scale']}"
+    left, top = box.x + view["offset"][0], box.y + view["offset"][1]
+    assert left >= 0 and top >= 0 and left + box.width <= SCREEN[0] and top + box.height <= SCREEN[1], \
+        f"{path.name}: {box.width}x{box.height} at ({left}, {top}) does not fit {SCREEN}"
     notes = [n for n in workflow["nodes"] if n["type"] == "Note"]
     assert len(notes) == 1, f"{path.name}: {len(notes)} Note nodes"
     text = notes[0]["widgets_values"][0]
@@ -64,10 +68,15 @@ def test_ids_and_reroutes_are_whole(path):
     extra = workflow["extra"]
     reroutes = {r["id"]: r for r in extra.get("reroutes") or []}
     for entry in extra.get("linkExtensions") or []:
-        reroute = entry["parentId"]
+        reroute, seen = entry["parentId"], set()
         while reroute is not None:
+            assert reroute not in seen, f"{path.name}: reroutes {seen} form a loop"
+            seen.add(reroute)
             assert entry["id"] in reroutes[reroute]["linkIds"], (path.name, entry, reroute)
             reroute = reroutes[reroute].get("parentId")
+    # No two reroutes in one place: the frontend would draw one dot for two wires.
+    places = [tuple(r["pos"]) for r in reroutes.values()]
+    assert len(places) == len(set(places)), f"{path.name}: reroutes on top of each other"
 
 
 def test_checks_can_fail():

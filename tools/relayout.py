@@ -2,8 +2,8 @@
 
     .venv/bin/python tools/relayout.py          # rewrites the node positions, groups, notes and reroutes
 
-Each workflow is given here as columns of node ids, left to right (loaders | identity | prompt | apply and
-sample | decode and save), each node with the y of its top, groups that frame the roles and one Note that
+Each workflow is given here as columns of node ids, left to right (the loaders first, the saved image
+last, every node right of its inputs), each node with the y of its top, groups that frame the roles and one Note that
 says what to change first; pulid_cli.layout.arrange places them and routes the wires through reroutes.
 tests/test_workflow_layout.py checks the result from the JSON (no wire through a node, no overlap, one
 1600x1000 screen at zoom 1), so a change here that breaks it fails the tests, not an artist's eye.
@@ -108,22 +108,26 @@ def plans():
             columns=[[(1, 70), (2, 230), (3, 350), (8, 560), (9, 720)],
                      [(4, 70), (5, 440), (20, 810)],
                      [(6, 70), (7, 440), (21, 810)],
-                     [(22, 70), (23, 440), (10, 710), (11, 850)],
+                     [(22, 70), (23, 300), (10, 570), (11, 700)],
                      [(13, 70), (12, 420), ("note", 600)],
                      [(14, 70), (15, 190)]],
             groups=[("Models", [1, 2, 3]), ("Masks", [8, 9]), ("Identity (PuLID)", [4, 5, 6, 7, 20, 21]),
                     ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample & save", [12, 13, 14, 15])],
-            ),
+            sizes={4: (224, 314), 5: (224, 314), 10: (220, 90), 11: (220, 90)}),
         "pulid_similarity_sweep": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
                      [(6, 70), (7, 330), (8, 590)],
-                     [(13, 70), (14, 375), (15, 680)],
+                     [(13, 70), (14, 372), (15, 674)],
                      [(16, 70), (17, 160), (18, 250), (19, 340)],
                      [(20, 70), (21, 400), ("note", 620)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
                     ("Apply (PuLID)", [6, 7, 8]),
-                    ("Sample, score & save", [13, 14, 15, 16, 17, 18, 19, 20, 21])]),
+                    ("Sample, score & save", [13, 14, 15, 16, 17, 18, 19, 20, 21])],
+            sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"),
+                                                      (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
+                                                      (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
+                                                      ("note", "Note"))}),
     }
 
 
@@ -138,7 +142,7 @@ def arrange(workflow, plan, note_text):
     workflow["last_node_id"] = note["id"]  # the frontend numbers new nodes from it
     nodes[note["id"]] = note
     columns = [[(note["id"] if i == "note" else i, y) for i, y in column] for column in plan.columns]
-    sizes = {i: plan.sizes.get(i) or SIZES[n["type"]] for i, n in nodes.items()}
+    sizes = {i: plan.sizes.get("note" if i == note["id"] else i) or SIZES[n["type"]] for i, n in nodes.items()}
     return layout.arrange(workflow, columns, sizes, plan.groups)
 
 

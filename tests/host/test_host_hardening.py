@@ -1,5 +1,7 @@
 """Hostile inputs through ComfyUI's executor: what a careless graph feeds the pack is a clear error naming the
 input (or lands where it must), on every CI host. The pack's own tests check the same functions directly."""
+import json
+import os
 import re
 
 import pytest
@@ -15,7 +17,8 @@ def test_nan_mask_fails_at_apply_naming_it(comfy):
     (solid, _) = nodes_of(prompt, "SolidMask")
     prompt[solid]["inputs"]["value"] = float("nan")  # NaN passes SolidMask's 0..1 check
     valid = comfy.validate(prompt)
-    if not valid[0]:
+    if not valid[0]:  # a host that rejects NaN at validation is fine too, if it names the input
+        assert "value" in json.dumps(valid[3].get(solid, {})), valid
         return
     error = execution_error(comfy, prompt, [LATENT_NODE])
     first_apply = nodes_of(prompt, "PuLIDSDXLApply")[0]
@@ -60,7 +63,8 @@ def test_save_embeds_with_an_empty_prefix_stays_in_the_embeddings_folder(comfy, 
     models_before = set(comfy.folder_paths.get_filename_list("pulid"))
     comfy.run(prompt, [save])
     added = set(comfy.folder_paths.get_filename_list("pulid_sdxl_embeds")) - before
-    assert len(added) == 1 and "/" not in added.pop()
+    name = added.pop() if len(added) == 1 else added
+    assert isinstance(name, str) and "/" not in name and os.sep not in name, name
     assert set(comfy.folder_paths.get_filename_list("pulid")) == models_before
 
 
