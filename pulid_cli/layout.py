@@ -186,7 +186,7 @@ def arrange(workflow, columns, sizes, groups=()):
     for _ in range(4):
         column_of, spans, x = {}, [], LEFT
         for index, column in enumerate(columns):
-            width = max(sizes[i][0] for i, _ in column)
+            width = max((sizes[i][0] for i, _ in column), default=0)
             for node_id, y in column:
                 nodes[node_id]["pos"] = [x, y + BAND]
                 nodes[node_id]["size"] = [width, sizes[node_id][1]]
@@ -238,21 +238,21 @@ def auto_columns(workflow, sizes):
         else:
             members.sort(key=lambda i: sum(row_of[s] + slot / 100 for s, slot in sources[i]) / len(sources[i])
                          if sources[i] else float("inf"))
-        stacked, y = [], TITLE_HEIGHT + GROUP_TITLE
-        for row, node_id in enumerate(members):
-            stacked.append((node_id, y))
-            row_of[node_id] = row
-            y += sizes[node_id][1] + TITLE_HEIGHT + NODE_GAP
-        columns.append(stacked)
+        row_of.update((node_id, row) for row, node_id in enumerate(members))
+        columns.append(members)
     loose = [i for i in nodes if i not in linked]
     if loose:
-        if not columns:
-            columns.append([])
-        y = max((y + sizes[i][1] + TITLE_HEIGHT + NODE_GAP for i, y in columns[0]), default=TITLE_HEIGHT + GROUP_TITLE)
-        for node_id in loose:
-            columns[0].append((node_id, y))
-            y += sizes[node_id][1] + TITLE_HEIGHT + NODE_GAP
-    return columns
+        columns[:1] = [(columns[0] if columns else []) + loose]
+    return [_stack(members, sizes) for members in columns]
+
+
+def _stack(members, sizes):
+    """[(node id, y)] for nodes one under the other, title bars apart."""
+    stacked, y = [], TITLE_HEIGHT + GROUP_TITLE
+    for node_id in members:
+        stacked.append((node_id, y))
+        y += sizes[node_id][1] + TITLE_HEIGHT + NODE_GAP
+    return stacked
 
 
 def _group(title, members):
