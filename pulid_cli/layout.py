@@ -100,8 +100,9 @@ class Link:
 
 def links(workflow):
     """Every link as straight segments: output dot, reroutes, input dot (widget inputs left out). The
-    frontend draws splines by default; between the same points they stay close to the segments. A link's `parentId` (extra.linkExtensions) names the reroute next to its input; each reroute
-    names the one before it."""
+    frontend draws splines by default; between the same points they stay close to the segments. A link's
+    `parentId` (extra.linkExtensions) names the reroute next to its input; each reroute names the one before
+    it."""
     nodes = {n["id"]: n for n in workflow["nodes"]}
     extra = workflow.get("extra") or {}
     reroutes = {r["id"]: r for r in extra.get("reroutes") or []}

@@ -3,8 +3,9 @@
     .venv/bin/python tools/relayout.py          # rewrites the node positions, groups, notes and reroutes
 
 Each workflow is given here as columns of node ids, left to right (the loaders first, the saved image
-last, every node right of its inputs), each node with the y of its top, groups that frame the roles and one Note that
-says what to change first; pulid_cli.layout.arrange places them and routes the wires through reroutes.
+last, every node right of its inputs), each node with the y of its top, groups that frame the roles and one
+Note that says what to change first; pulid_cli.layout.arrange places them and routes the wires through
+reroutes.
 tests/test_workflow_layout.py checks the result from the JSON (no wire through a node, no overlap, one
 1600x1000 screen at zoom 1), so a change here that breaks it fails the tests, not an artist's eye.
 """

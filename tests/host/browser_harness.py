@@ -398,7 +398,9 @@ _JS_FIT = """async () => {
   for (const n of app.graph._nodes || []) rects.push(n.getBounding ? n.getBounding() : n.boundingRect);
   for (const g of app.graph._groups || app.graph.groups || []) rects.push(g._bounding || g.boundingRect);
   const reroutes = app.graph.reroutes;
-  for (const r of (reroutes && reroutes.values ? reroutes.values() : [])) rects.push([r.pos[0] - 10, r.pos[1] - 10, 20, 20]);
+  for (const r of (reroutes && reroutes.values ? reroutes.values() : [])) {
+    rects.push([r.pos[0] - 10, r.pos[1] - 10, 20, 20]);  // a reroute's dot, radius 10
+  }
   const ds = app.canvas.ds;
   const box = app.canvas.canvas.getBoundingClientRect();
   const xs = [], ys = [];
@@ -535,14 +537,19 @@ class Frontend:
             return ""  # the fallback: the frontend found no help page and shows the node's description
         return self.page.locator(".node-help-content .markdown-content").first.inner_text()
 
-    def display_name(self, node_type, locale) -> str:
-        """The title a new `node_type` node gets when the frontend's language is `locale` (a page reload
+    def display_names(self, node_types, locale) -> list:
+        """The titles new nodes of `node_types` get when the frontend's language is `locale` (a page reload
         applies the setting, as the settings dialog does); the language is set back to English after."""
         try:
             self._set_locale(locale)
-            return self.page.evaluate("(type) => window.LiteGraph.createNode(type).title", node_type)
+            return self.titles(node_types)
         finally:
             self._set_locale("en")
+
+    def titles(self, node_types) -> list:
+        """The titles new nodes of `node_types` get in the frontend's current language."""
+        return self.page.evaluate("(types) => types.map(t => window.LiteGraph.createNode(t).title)",
+                                  list(node_types))
 
     def _set_locale(self, locale):
         self.page.evaluate("(l) => window.app.extensionManager.setting.set('Comfy.Locale', l)", locale)

@@ -260,6 +260,6 @@ def test_help_panel_shows_our_page(host):
 def test_zh_locale_shows_translated_names(host):
     zh = json.loads((bh.REPO / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
     en = json.loads((bh.REPO / "locales" / "en" / "nodeDefs.json").read_text(encoding="utf-8"))
-    for node_type in ("PuLIDSDXLApply", "PuLIDSDXLEncodeFace"):
-        assert host["ui"].display_name(node_type, "zh") == zh[node_type]["display_name"]
-        assert host["ui"].display_name(node_type, "en") == en[node_type]["display_name"]
+    node_types = ("PuLIDSDXLApply", "PuLIDSDXLEncodeFace")
+    assert host["ui"].display_names(node_types, "zh") == [zh[t]["display_name"] for t in node_types]
+    assert host["ui"].titles(node_types) == [en[t]["display_name"] for t in node_types]  # English again after
