@@ -58,3 +58,10 @@ def pytest_terminal_summary(terminalreporter):
 def _torch_version():
     torch = sys.modules.get("torch")
     return getattr(torch, "__version__", "?")
+
+
+def pytest_report_header(config):
+    """The float kernels this run gets (CONTRIBUTING.md, "Float comparisons"): .ci/run logs them per run."""
+    import torch
+
+    return f"torch {torch.__version__}, cpu capability {torch.backends.cpu.get_cpu_capability()}"

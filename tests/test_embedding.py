@@ -1,4 +1,6 @@
 """encode_identity multi-image modes against the official definitions, noise, and the embedding file format."""
+import copy
+
 import pytest
 import torch
 
@@ -8,6 +10,7 @@ from pulid.embedding import IDEmbedding, encode_identity
 from pulid.encoder_v1 import IDEncoder
 from pulid.errors import EmbeddingMismatchError, PulidError, PulidFormatError
 from pulid.idformer import IDFormer
+from numerics import assert_close
 
 TOKENS = 33  # real EVA-CLIP hidden states have 577 tokens; the modes do not depend on the count
 
@@ -37,9 +40,15 @@ def faces(count, seed=0):
     return conds, hiddens
 
 
+_DOUBLE = {}  # id(model) -> (model, its encoder in float64); the model is kept so its id is never reused
+
+
 def run(model, id_cond, hidden):
+    """The model's encoder in float64 on the same inputs: the reference for encode_identity's float32."""
+    if id(model) not in _DOUBLE:
+        _DOUBLE[id(model)] = model, copy.deepcopy(model.encoder).double()
     with torch.no_grad():
-        return model.encoder(id_cond, hidden)
+        return _DOUBLE[id(model)][1](id_cond.double(), [h.double() for h in hidden])
 
 
 def zeros_like(cond, hidden):
@@ -53,8 +62,8 @@ def test_v1_concat_is_the_official_id_mix_off(v1):
     blank = run(v1, *zeros_like(conds[0], hiddens[0]))
     want = torch.cat([per_face[0], per_face[1][:, :5], per_face[2][:, :5]], dim=1)
     assert emb.cond.shape == (1, 20, 2048) and emb.uncond.shape == (1, 20, 2048)
-    torch.testing.assert_close(emb.cond, want, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(emb.uncond, torch.cat([blank, blank[:, :5], blank[:, :5]], dim=1), atol=1e-5, rtol=1e-5)
+    assert_close(emb.cond, want, "network")
+    assert_close(emb.uncond, torch.cat([blank, blank[:, :5], blank[:, :5]], dim=1), "network")
     assert emb.cond.dtype == torch.float32 and emb.cond.device.type == "cpu"
     assert emb.version == "v1" and emb.metadata["multi_image"] == "concat" and emb.metadata["source_model"] == "test.bin"
 
@@ -64,8 +73,8 @@ def test_mean_mode(v1):
     conds, hiddens = faces(2, seed=1)
     emb = encode_identity(v1, conds, hiddens, multi_image="mean")
     want = (run(v1, conds[0], hiddens[0]) + run(v1, conds[1], hiddens[1])) / 2
-    torch.testing.assert_close(emb.cond, want, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(emb.uncond, run(v1, *zeros_like(conds[0], hiddens[0])), atol=1e-5, rtol=1e-5)
+    assert_close(emb.cond, want, "network")
+    assert_close(emb.uncond, run(v1, *zeros_like(conds[0], hiddens[0])), "network")
     assert emb.cond.shape == (1, 10, 2048)
 
 
@@ -74,9 +83,9 @@ def test_v11_stack_is_one_idformer_pass(v11):
     emb = encode_identity(v11, conds, hiddens)  # auto = stack
     stacked = torch.stack([conds[0], conds[1]], dim=1)  # [1, 2, 1280]
     joined = [torch.cat([hiddens[0][i], hiddens[1][i]], dim=1) for i in range(5)]
-    torch.testing.assert_close(emb.cond, run(v11, stacked, joined), atol=1e-5, rtol=1e-5)
+    assert_close(emb.cond, run(v11, stacked, joined), "network")
     # Official v1.1: one all-zero input shaped like the first face.
-    torch.testing.assert_close(emb.uncond, run(v11, *zeros_like(conds[0], hiddens[0])), atol=1e-5, rtol=1e-5)
+    assert_close(emb.uncond, run(v11, *zeros_like(conds[0], hiddens[0])), "network")
     assert emb.cond.shape == (1, 32, 2048) and emb.metadata["multi_image"] == "stack"
 
 
@@ -95,11 +104,11 @@ def test_noise_is_seeded_uniform(v1):
     noisy_cond = torch.rand(1, 1280, generator=g) * 0.3
     noisy_hidden = [torch.rand(1, TOKENS, 1024, generator=g) * 0.3 for _ in range(5)]
     assert all(0 <= t.min() and t.max() < 0.3 for t in [noisy_cond, *noisy_hidden])
-    torch.testing.assert_close(emb.uncond, run(v1, noisy_cond, noisy_hidden), atol=1e-5, rtol=1e-5)
+    assert_close(emb.uncond, run(v1, noisy_cond, noisy_hidden), "network")
     again = encode_identity(v1, conds, hiddens, noise=0.3, seed=7)
     other = encode_identity(v1, conds, hiddens, noise=0.3, seed=8)
     assert torch.equal(again.uncond, emb.uncond) and not torch.equal(other.uncond, emb.uncond)
-    torch.testing.assert_close(emb.cond, run(v1, conds[0], hiddens[0]), atol=1e-5, rtol=1e-5)
+    assert_close(emb.cond, run(v1, conds[0], hiddens[0]), "network")
 
 
 def test_save_load_round_trip_and_version_check(tmp_path):
@@ -137,7 +146,7 @@ def test_zero_uncond_is_computed_once_per_encoder_and_shape():
     second = encode_identity(model, *faces(1, seed=2))
     assert len(calls) == 3  # cond, uncond, cond: the second face reuses the zero uncond
     assert sum(c == 0 for c in calls) == 1
-    torch.testing.assert_close(second.uncond, expected, atol=1e-5, rtol=1e-5)
+    assert_close(second.uncond, expected, "network")
     assert torch.equal(first.uncond, second.uncond)
     encode_identity(model, *faces(1, seed=3), noise=0.1)  # noise: computed, never cached
     assert len(calls) == 5

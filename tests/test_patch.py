@@ -2,9 +2,10 @@
 region masks on odd grids, chaining over foreign replaces, and sharing under deepcopy.
 
 The expected values come from a plain reference written here (per-head softmax attention over
-[tokens; zero tokens] projected by the site's K/V weights); only the ortho-mode test uses
-pulid.attention.id_attention on materialised zero tokens (itself checked against float64 references in
-test_attention.py), to check what the patch adds: shared store, row layouts and the zero-token slot.
+[tokens; zero tokens] projected by the site's K/V weights), computed in float64; only the ortho-mode tests
+use pulid.attention.id_attention on materialised zero tokens (itself checked against float64 references in
+test_attention.py), run in float64 too, to check what the patch adds: shared store, row layouts and the
+zero-token slot.
 """
 import copy
 import gc
@@ -16,6 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from numerics import BUDGET, assert_close, error_ratio
 from pack import pack_module
 
 attn2 = pack_module("nodes.attn2")
@@ -48,7 +50,7 @@ def plain_attention(q, k, v, heads, attn_precision=None, transformer_options=Non
 
 
 def reference_id_term(q, tokens, k_w, v_w, num_zero=NZ):
-    padded = torch.cat([tokens, torch.zeros(1, num_zero, tokens.shape[-1])], dim=1)
+    padded = torch.cat([tokens, torch.zeros(1, num_zero, tokens.shape[-1], dtype=tokens.dtype)], dim=1)
     id_k = (padded @ k_w.T).expand(q.shape[0], -1, -1)
     id_v = (padded @ v_w.T).expand(q.shape[0], -1, -1)
     return plain_attention(q, id_k, id_v, HEADS)
@@ -82,14 +84,21 @@ def opts(sigma=5.0, cond_or_uncond=(0, 1), shape=(4, 4, 2, 3)):
             "n_heads": HEADS, "original_shape": list(shape), "attn_precision": None}
 
 
+def in_double(parts):
+    """The float64 copy of the test tensors that references are computed from."""
+    return SimpleNamespace(**{n: getattr(parts, n).double() for n in ("cond", "uncond", "k_w", "v_w", "q", "k", "v")})
+
+
 def expected(parts, weight, order, q=None, num_zero=NZ):
-    q = parts.q if q is None else q
-    out = plain_attention(q, parts.k, parts.v, HEADS)
+    """(text attention, text + weight * ID term), in float64."""
+    d = in_double(parts)
+    q = d.q if q is None else q.double()
+    out = plain_attention(q, d.k, d.v, HEADS)
     rows = q.shape[0] // len(order)
     terms = []
     for i, c in enumerate(order):
-        tokens = parts.uncond if c == 1 else parts.cond
-        terms.append(reference_id_term(q[i * rows:(i + 1) * rows], tokens, parts.k_w, parts.v_w, num_zero))
+        tokens = d.uncond if c == 1 else d.cond
+        terms.append(reference_id_term(q[i * rows:(i + 1) * rows], tokens, d.k_w, d.v_w, num_zero))
     return out, out + weight * torch.cat(terms)
 
 
@@ -103,16 +112,16 @@ def test_sigma_window(parts, sigma, inside):
     got = make(parts)(parts.q, parts.k, parts.v, opts(sigma=sigma))
     out, with_id = expected(parts, 0.7, (0, 1))
     if inside:
-        torch.testing.assert_close(got, with_id, rtol=1e-4, atol=1e-5)
+        assert_close(got, with_id)
     else:
-        assert torch.equal(got, out)
+        assert torch.equal(got, plain_attention(parts.q, parts.k, parts.v, HEADS))
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0), (0,), (1, 0, 0, 1)])
 def test_cond_uncond_routing(parts, order):
     got = make(parts)(parts.q, parts.k, parts.v, opts(cond_or_uncond=order))
     _, want = expected(parts, 0.7, order)
-    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert_close(got, want)
 
 
 def fresh_embeds(parts):
@@ -147,10 +156,10 @@ def test_reapply_reuses_projections_for_any_method(parts, monkeypatch):
     again = make(parts, weight=1.3, start=8.0, end=2.0)  # another slider setting, same embeds and model
     out = again(parts.q, parts.k, parts.v, opts())
     assert len(calls) == 1
-    torch.testing.assert_close(out, expected(parts, 1.3, (0, 1))[1], atol=1e-5, rtol=1e-5)
+    assert_close(out, expected(parts, 1.3, (0, 1))[1])
     out = make(parts, num_zero=NZ + 3)(parts.q, parts.k, parts.v, opts())
     assert len(calls) == 1
-    torch.testing.assert_close(out, expected(parts, 0.7, (0, 1), num_zero=NZ + 3)[1], atol=1e-5, rtol=1e-5)
+    assert_close(out, expected(parts, 0.7, (0, 1), num_zero=NZ + 3)[1])
 
 
 @pytest.mark.parametrize("ortho", ["off", "v1", "v2"])
@@ -208,13 +217,15 @@ def test_projection_reuses_one_float32_scratch_for_half_weights(parts, monkeypat
     assert len(scratches) == 2
     d = WIDTH // HEADS
     for g, tokens in enumerate((half.uncond, half.cond)):  # uncond rows first, as ComfyUI batches them
-        k = (tokens @ (half.k_w * 2).float().T)[0].view(T, HEADS, d).transpose(0, 1)
-        v = (tokens @ half.v_w.float().T)[0].view(T, HEADS, d).transpose(0, 1)
+        k = (tokens.double() @ (half.k_w * 2).double().T)[0].view(T, HEADS, d).transpose(0, 1)
+        v = (tokens.double() @ half.v_w.double().T)[0].view(T, HEADS, d).transpose(0, 1)
         heads = slice(g * HEADS, (g + 1) * HEADS)
-        torch.testing.assert_close(keys[heads, :T], k, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(values[heads, :T], v, atol=1e-5, rtol=1e-5)
+        assert_close(keys[heads, :T], k)
+        assert_close(values[heads, :T], v)
         assert torch.all(keys[heads, T] == 0) and torch.all(values[heads, T] == 0)  # the zero-token slot
-    assert layout.bias.flatten().tolist() == [0.0] * T + [pytest.approx(math.log(NZ))]
+    # the zero-token slot holds log(num_zero) rounded once to float32
+    once = pytest.approx(math.log(NZ), rel=torch.finfo(torch.float32).eps)
+    assert layout.bias.flatten().tolist() == [0.0] * T + [once]
 
 
 @pytest.mark.parametrize("latent,tokens,grid", [
@@ -234,9 +245,9 @@ def test_mask_on_odd_grid_touches_id_term_only(parts):
     got = make(parts, mask=RegionMask(mask))(q, parts.k, parts.v, opts(shape=(4, 4, 9, 5)))
     out, with_id = expected(parts, 0.7, (0, 1), q=q)
     m = F.interpolate(mask[:, None], size=(h, w), mode="bilinear", align_corners=False).reshape(1, h * w, 1)
-    torch.testing.assert_close(got, out + (with_id - out) * m, rtol=1e-4, atol=1e-5)
+    assert_close(got, out + (with_id - out) * m.double())
     bottom = m[0, :, 0] == 0
-    assert bottom.any() and torch.equal(got[:, bottom], out[:, bottom])
+    assert bottom.any() and torch.equal(got[:, bottom], plain_attention(q, parts.k, parts.v, HEADS)[:, bottom])
 
 
 def test_per_image_mask_follows_rows(parts):
@@ -244,8 +255,8 @@ def test_per_image_mask_follows_rows(parts):
     mask = torch.stack([torch.ones(4, 6), torch.zeros(4, 6)])  # image a: everywhere, image b: nowhere
     got = make(parts, mask=RegionMask(mask))(q, parts.k, parts.v, opts(shape=(4, 4, 2, 3)))
     out, with_id = expected(parts, 0.7, (0, 1))
-    torch.testing.assert_close(got[[0, 2]], with_id[[0, 2]], rtol=1e-4, atol=1e-5)
-    assert torch.equal(got[[1, 3]], out[[1, 3]])
+    assert_close(got[[0, 2]], with_id[[0, 2]])
+    assert torch.equal(got[[1, 3]], plain_attention(q, parts.k, parts.v, HEADS)[[1, 3]])
 
 
 def test_chains_over_foreign_replace(parts):
@@ -254,8 +265,8 @@ def test_chains_over_foreign_replace(parts):
 
     got = make(parts, previous=foreign)(parts.q, parts.k, parts.v, opts())
     out, with_id = expected(parts, 0.7, (0, 1))
-    torch.testing.assert_close(got, foreign(parts.q, parts.k, parts.v, None) + (with_id - out),
-                               rtol=1e-4, atol=1e-5)
+    d = in_double(parts)
+    assert_close(got, foreign(d.q, d.k, d.v, None) + (with_id - out))
 
 
 def test_two_pulid_applies_with_complementary_masks(parts):
@@ -268,7 +279,7 @@ def test_two_pulid_applies_with_complementary_masks(parts):
     out, with_id = expected(parts, 1.0, (0, 1))
     term = with_id - out
     m = left.reshape(1, h * w, 1)
-    torch.testing.assert_close(got, out + term * (0.5 * m + 1.5 * (1 - m)), rtol=1e-4, atol=1e-5)
+    assert_close(got, out + term * (0.5 * m.double() + 1.5 * (1 - m.double())))
 
 
 def fake_model(version="v1.1"):
@@ -339,20 +350,19 @@ def test_ortho_routing_and_mask_match_the_plain_formula(parts, ortho, order):
     mask[..., 1:] = 1.0
     got = make(parts, ortho=ortho, mask=RegionMask(mask))(parts.q, parts.k, parts.v,
                                                           opts(cond_or_uncond=order, shape=(4, 4, 2, 3)))
-    out = plain_attention(parts.q, parts.k, parts.v, HEADS)
-    rows = parts.q.shape[0] // len(order)
-    padded = {c: attention_mod.project_id_tokens(t, parts.k_w, parts.v_w, NZ) for c, t in ((0, parts.cond), (1, parts.uncond))}
-    id_k = torch.cat([padded[c][0].expand(rows, -1, -1) for c in order])
-    id_v = torch.cat([padded[c][1].expand(rows, -1, -1) for c in order])
-    full = id_attention(parts.q, out, id_k, id_v, HEADS, 0.7, ortho)
-    torch.testing.assert_close(got, out + (full - out) * mask.reshape(1, 6, 1), atol=1e-6, rtol=1e-6)
+    d = in_double(parts)
+    out = plain_attention(d.q, d.k, d.v, HEADS)
+    full = routed_id_attention(d, d.q, out, ortho, None, 0.7, order)
+    assert_close(got, out + (full - out) * mask.double().reshape(1, 6, 1))
 
 
 def routed_id_attention(parts, q, out, ortho, mask, weight, order):
     """id_attention (zero tokens materialised) with each row block seeing its own tokens, as the patch routes."""
     rows = q.shape[0] // len(order)
-    padded = {c: attention_mod.project_id_tokens(t, parts.k_w, parts.v_w, NZ)
-              for c, t in ((0, parts.cond), (1, parts.uncond))}
+    padded = {}
+    for c, tokens in ((0, parts.cond), (1, parts.uncond)):
+        tokens = torch.cat([tokens, tokens.new_zeros(1, NZ, tokens.shape[-1])], dim=1)
+        padded[c] = (tokens @ parts.k_w.T, tokens @ parts.v_w.T)
     id_k = torch.cat([padded[c][0].expand(rows, -1, -1) for c in order])
     id_v = torch.cat([padded[c][1].expand(rows, -1, -1) for c in order])
     return id_attention(q, out, id_k, id_v, HEADS, weight, ortho, mask=mask)
@@ -377,14 +387,15 @@ def test_two_identities_each_project_against_the_text_alone(parts, orthos):
     order = (1, 0)
     got = second(parts.q, parts.k, parts.v, opts(cond_or_uncond=order, shape=(4, 4, 2, 3)))
     assert len(calls) == 1
-    text = plain_attention(parts.q, parts.k, parts.v, HEADS)
-    m = left.reshape(1, 6, 1)
-    one = routed_id_attention(parts, parts.q, text, orthos[0], m.expand(4, -1, -1), 0.6, order) - text
-    two = routed_id_attention(parts, parts.q, text, orthos[1], (1 - m).expand(4, -1, -1), 1.2, order) - text
-    torch.testing.assert_close(got, text + one + two, atol=1e-6, rtol=1e-5)
+    d = in_double(parts)
+    text = plain_attention(d.q, d.k, d.v, HEADS)
+    m = left.double().reshape(1, 6, 1)
+    one = routed_id_attention(d, d.q, text, orthos[0], m.expand(4, -1, -1), 0.6, order) - text
+    two = routed_id_attention(d, d.q, text, orthos[1], (1 - m).expand(4, -1, -1), 1.2, order) - text
+    assert_close(got, text + one + two)
     # what projecting against the first identity's output would give differs: the test can fail
-    leaky = routed_id_attention(parts, parts.q, text + one, orthos[1], (1 - m).expand(4, -1, -1), 1.2, order)
-    assert not torch.allclose(got, leaky, atol=1e-6)
+    leaky = routed_id_attention(d, d.q, text + one, orthos[1], (1 - m).expand(4, -1, -1), 1.2, order)
+    assert error_ratio(got, leaky) > BUDGET["layer"]
 
 
 class ProtocolReplace:
@@ -417,8 +428,7 @@ def test_foreign_pack_adds_to_our_replace(parts):
     ours.add(ip_term, scale=0.3, sigma_start=10.0, sigma_end=1.0)
     got = ours(parts.q, parts.k, parts.v, opts())
     _, with_id = expected(parts, 0.7, (0, 1))
-    torch.testing.assert_close(got, with_id + ip_term(with_id, parts.q, None, None, None, scale=0.3),
-                               atol=1e-5, rtol=1e-4)
+    assert_close(got, with_id + ip_term(with_id, parts.q.double(), None, None, None, scale=0.3))
     outside = ours(parts.q, parts.k, parts.v, opts(sigma=0.5))  # both windows closed
     assert torch.equal(outside, plain_attention(parts.q, parts.k, parts.v, HEADS))
 
@@ -428,8 +438,8 @@ def test_our_replace_over_a_protocol_replace(parts):
     theirs = ProtocolReplace(ip_term, scale=0.3, sigma_start=10.0, sigma_end=1.0)
     got = make(parts, previous=theirs)(parts.q, parts.k, parts.v, opts())
     out, with_id = expected(parts, 0.7, (0, 1))
-    with_ip = out + ip_term(out, parts.q, None, None, None, scale=0.3)
-    torch.testing.assert_close(got, with_ip + (with_id - out), atol=1e-5, rtol=1e-4)
+    with_ip = out + ip_term(out, parts.q.double(), None, None, None, scale=0.3)
+    assert_close(got, with_ip + (with_id - out))
 
 
 def test_add_leaves_earlier_copies_alone(parts):
