@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from ..pulid.attention import ORTHO_MODES, PRESETS, resolve_preset
+from ..pulid.attention import DEFAULT_WEIGHT, ORTHO_MODES, PRESETS, resolve_preset
 from ..pulid.errors import PulidError
 from . import aliases, host
 
@@ -28,9 +28,10 @@ def _common_inputs():
         "pulid_model": ("PULID_SDXL_MODEL", {"tooltip": "The same PuLID model the embeddings were encoded with."}),
         "embeds": ("PULID_SDXL_EMBEDS", {"tooltip": "From Encode Face (PuLID SDXL) or Load PuLID Embeddings (SDXL)."}),
         "weight": ("FLOAT", {
-            "default": 1.0, "min": -1.0, "max": 5.0, "step": 0.05,
-            "tooltip": "Strength of the identity. 1.0 is the official v1 default; the official v1.1 default "
-                       "is 0.8. 0 leaves the model unchanged."}),
+            "default": DEFAULT_WEIGHT["v1.1"], "min": -1.0, "max": 5.0, "step": 0.05,
+            "tooltip": "Strength of the identity: 0.6 to 1.2 is the useful range, 0 leaves the model unchanged. "
+                       f"The default {DEFAULT_WEIGHT['v1.1']} is the official PuLID v1.1 default, since v1.1 is "
+                       f"the recommended model; v1's official default is {DEFAULT_WEIGHT['v1']}."}),
     }
 
 
@@ -38,7 +39,8 @@ def _window_inputs():
     return {
         "start_at": ("FLOAT", {
             "default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001,
-            "tooltip": "Fraction of the sampling schedule at which the identity starts to act (0 = first step)."}),
+            "tooltip": "Fraction of the sampling schedule at which the identity starts to act (0 = first step). "
+                       "Starting later lets the composition form first."}),
         "end_at": ("FLOAT", {
             "default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001,
             "tooltip": "Fraction of the schedule after which it stops (1 = last step). Ending early keeps more "

@@ -74,14 +74,19 @@ def _is_embeds(name):
     return name.replace("\\", "/").startswith(LEGACY_EMBEDS_SUBFOLDER + "/")
 
 
+class Installed(list):
+    """Combo choices read from the model folders: a plain list to ComfyUI, marked because they differ per
+    install, so the help pages (tools/help_pages.py) say where they come from instead of listing them."""
+
+
 def pulid_files():
     files = [f for f in _files("pulid") if not _is_embeds(f)]
-    return files or [DEFAULT_PULID_FILE]
+    return Installed(files or [DEFAULT_PULID_FILE])
 
 
 def eva_clip_files():
     files = sorted(set(_files("clip_vision")) | {f for f in _files("pulid") if not _is_embeds(f)})
-    return files or [DEFAULT_EVA_CLIP_FILE]
+    return Installed(files or [DEFAULT_EVA_CLIP_FILE])
 
 
 NO_EMBEDS = "(no saved embeddings yet)"
@@ -89,7 +94,7 @@ NO_EMBEDS = "(no saved embeddings yet)"
 
 def embeds_files():
     files = [f for f in _files(EMBEDS_FOLDER) if f.endswith(EMBEDS_EXTENSION)]
-    return files or [NO_EMBEDS]
+    return Installed(files or [NO_EMBEDS])
 
 
 def _folders_text(folder):
@@ -145,7 +150,7 @@ def insightface_models():
         if os.path.isdir(models):
             names.update(d for d in os.listdir(models) if os.path.isdir(os.path.join(models, d)))
     # antelopev2 first: it is what PuLID was trained with, and the default of the widget.
-    return [DEFAULT_INSIGHTFACE] + sorted(names - {DEFAULT_INSIGHTFACE})
+    return Installed([DEFAULT_INSIGHTFACE] + sorted(names - {DEFAULT_INSIGHTFACE}))
 
 
 def insightface_dir(name):

@@ -24,11 +24,6 @@ def summary_line(mean, results):
 class PuLIDSDXLFaceSimilarity:
     SEARCH_ALIASES = aliases.FACE_ID + ['face similarity', 'face sim', 'arcface', 'identity score',
                                         'likeness score']
-    OUTPUT_TOOLTIPS = (
-        "Mean ArcFace cosine similarity of the images' faces to the reference (-1 to 1, higher is closer).",
-        'One line per image: its score, or why it has none.',
-        'The images with the face box and score drawn on them.',
-    )
     DESCRIPTION = ("Scores how well the identity came through: cosine similarity (-1 to 1, higher is closer) "
                    "between the ArcFace embedding of the face in each image and the mean embedding of the "
                    "reference photos, as in the PuLID paper's face-sim metric. Images without a face are "

@@ -81,7 +81,7 @@ def test_node_definition(pack, node_id):
 
 def test_values_the_issue_fixes(pack):
     apply = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLApply"].INPUT_TYPES()["required"]
-    assert apply["weight"][1].items() >= {"default": 1.0, "min": -1.0, "max": 5.0}.items()
+    assert apply["weight"][1].items() >= {"default": 0.8, "min": -1.0, "max": 5.0}.items()
     assert apply["method"][0] == ["fidelity", "style", "neutral"] and apply["method"][1]["default"] == "fidelity"
     assert apply["start_at"][1]["default"] == 0.0 and apply["end_at"][1]["default"] == 1.0
     adv = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLApplyAdvanced"].INPUT_TYPES()["required"]
