@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..pulid.errors import ModelFileError, PulidError
+from ..pulid.face import antelopev2_not_found, antelopev2_paths
 from .attn2 import SigmaWindow, build_patches
 
 log = logging.getLogger(__name__)
@@ -154,20 +155,18 @@ def insightface_models():
 
 
 def insightface_dir(name):
-    """models/insightface/models/<name>, or its <name>/<name> child when the zip was unpacked as is."""
-    tried = []
-    for root in _model_roots("insightface"):
-        folder = os.path.join(root, "models", name)
-        tried.append(folder)
-        nested = os.path.join(folder, name)
-        for candidate in (folder, nested):
-            if os.path.isdir(candidate) and any(f.endswith(".onnx") for f in os.listdir(candidate)):
-                return candidate
-    where = ", ".join(tried) or f"models/insightface/models/{name}"
-    raise ModelFileError(
-        f"insightface {name} not found in {where}: missing its .onnx files (antelopev2: scrfd_10g_bnkps.onnx, "
-        f"glintr100.onnx, ...). Unzip antelopev2 into models/insightface/models/{name}/, e.g. with "
-        f"`{FETCH_HINT}`.")
+    """models/insightface/models/<name> (or its <name>/<name> child, as the zip unpacks) holding the antelopev2
+    files, in the first models root that has them; else the first such folder that exists, so the face encoder's
+    error names it and the files it lacks. Every case words the error with `face.antelopev2_not_found`."""
+    folders = [os.path.join(root, "models", name) for root in _model_roots("insightface")]
+    for folder in folders:
+        paths = antelopev2_paths(folder)
+        if paths is not None:
+            return os.path.dirname(paths[0])
+    for folder in folders:
+        if os.path.isdir(folder):
+            return folder
+    raise antelopev2_not_found(", ".join(folders) or f"models/insightface/models/{name}")
 
 
 def facexlib_dir():

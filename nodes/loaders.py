@@ -1,6 +1,5 @@
 """Loader nodes: the PuLID checkpoint and the face pipeline (EVA-CLIP, insightface, facexlib)."""
 from ..pulid.checkpoint import load_pulid_model
-from ..pulid.eva_clip import load_eva_clip
 from . import aliases, host
 
 CATEGORY = "PuLID"
@@ -61,8 +60,10 @@ class PuLIDSDXLFaceEncoderLoader:
     def load(self, eva_clip_file, insightface_model, provider):
         from ..pulid.face import FaceEncoder
 
-        eva_clip = load_eva_clip(host.eva_clip_path(eva_clip_file))
-        encoder = FaceEncoder(eva_clip, host.insightface_dir(insightface_model), host.facexlib_dir(),
+        # A path, not a loaded tower: FaceEncoder reads insightface and facexlib first, so a missing or broken
+        # file there is reported before EVA-CLIP, the slowest load, has been read.
+        encoder = FaceEncoder(host.eva_clip_path(eva_clip_file), host.insightface_dir(insightface_model),
+                              host.facexlib_dir(),
                               providers=None if provider == "auto" else provider,
                               dtype=host.encoder_dtype(host.load_device()))
         return (host.FaceEncoderHandle(encoder=encoder, patcher=host.managed(encoder.torch_modules)),)

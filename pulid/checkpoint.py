@@ -5,11 +5,13 @@ Three layouts are accepted, in fp16, bf16 or fp32, detected from the keys (never
   ip-adapter   `ip-adapter_pulid_sdxl_fp16.safetensors` and converted v1.1 files: `image_proj.*` +
                `ip_adapter.<n>.to_{k,v}_ip.weight` (also nested {"image_proj": ..., "ip_adapter": ...} in a .bin)
 The encoder version comes from the encoder keys (v1 MLP `body.*`, v1.1 IDFormer `id_embedding_mapping.*`).
-Torch pickles are only ever read with `weights_only=True`: a file that needs code to load is refused.
+Torch pickles are only ever read with `weights_only=True`: a well-formed file that needs code to load is
+refused; a cut or garbled one is "truncated or corrupt" (its pickles are checked for completeness first).
 """
 import logging
 import os
 import pickle
+import pickletools
 import re
 import struct
 from dataclasses import dataclass
@@ -30,6 +32,10 @@ SUPPORTED = (
 )
 
 ENCODERS = {"v1": IDEncoder, "v1.1": IDFormer}
+
+ZIP_MAGIC = b"PK\x03\x04"
+LEGACY_PICKLES = 5
+"""torch's legacy format: magic number, protocol version, system info, the saved object, storage keys."""
 
 # layout -> (encoder prefix, K/V prefix, K/V key pattern after the prefix)
 LAYOUTS = {
@@ -106,6 +112,8 @@ def read_state_dict(path):
         raise PulidFormatError(_describe(path, "is empty (0 bytes): the download probably failed; download it again."))
     with open(path, "rb") as f:
         head = f.read(9)
+    if size < len(ZIP_MAGIC) and ZIP_MAGIC.startswith(head):
+        raise PulidFormatError(_describe(path, f"is truncated or corrupt (only {size} byte(s)); download it again."))
     if head[:2] == b"PK" or head[:1] == b"\x80":
         state = _read_torch(path, zipped=head[:2] == b"PK")
     elif len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < size:
@@ -130,6 +138,8 @@ def _read_safetensors(path):
 
 
 def _read_torch(path, zipped):
+    if not zipped:
+        _check_pickles(path)
     try:
         if path.endswith(".safetensors"):
             # A torch pickle misnamed .safetensors: pass a file object, since newer torch.load hands such
@@ -148,10 +158,52 @@ def _read_torch(path, zipped):
             ) from None
         raise PulidFormatError(_describe(path, f"is truncated or corrupt ({_reason(exc)}); download it again.")) \
             from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError) as exc:
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, struct.error) as exc:
         # A cut legacy (non-zip) pickle fails inside torch's reader with whatever it hit first.
         raise PulidFormatError(_describe(path, f"is truncated or corrupt ({_reason(exc)}); download it again.")) \
             from None
+
+
+def _check_pickles(path):
+    """Raise "truncated or corrupt" unless the pickles at the start of a legacy (non-zip) file are complete.
+
+    The weights-only loader judges globals as it meets them, so a pickle cut in the middle of a global's
+    name ("torch._ut") is refused as code. Walking the opcodes first (pickletools builds and runs nothing)
+    leaves "refused" to well-formed pickles that name code. A legacy torch file is LEGACY_PICKLES pickles
+    and then raw storage bytes (torch checks those itself); a plain pickle file is one pickle.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        stream = _Capped(f, size)
+        for index in range(LEGACY_PICKLES):
+            start = f.tell()
+            if start == size:
+                return
+            try:
+                for _ in pickletools.genops(stream):  # stops after STOP; raises on a cut or unknown opcode
+                    pass
+            except ValueError as exc:
+                raise PulidFormatError(_describe(
+                    path, f"is truncated or corrupt (pickle {index + 1} from byte {start}: {exc}); download it again."
+                )) from None
+
+
+class _Capped:
+    """A file whose reads never ask for more than is left, so a length field claiming terabytes in a damaged
+    pickle is a short read (ValueError in pickletools), not a huge allocation."""
+
+    def __init__(self, f, size):
+        self.f, self.size = f, size
+
+    def read(self, n=-1):
+        left = self.size - self.f.tell()
+        return self.f.read(left if n < 0 else min(n, left))
+
+    def readline(self):
+        return self.f.readline()
+
+    def tell(self):
+        return self.f.tell()
 
 
 def _names_code(exc):

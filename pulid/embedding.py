@@ -114,6 +114,11 @@ class IDEmbedding:
             or meta.get("num_tokens") != str(cond.shape[1])
         ):
             raise PulidFormatError(f"{path} is a damaged PuLID ID embedding file: re-encode the face and save again.")
+        if not (torch.isfinite(cond).all() and torch.isfinite(uncond).all()):
+            # Such tokens would turn every attention output NaN: the sampler would return an all-NaN latent.
+            raise PulidFormatError(
+                f"PuLID embeddings file {path} holds NaN or infinite tokens, which would make the image all NaN. "
+                f"Encode the face again and save it again with Save PuLID Embeddings.")
         if expected_version is not None and version != expected_version:
             raise EmbeddingMismatchError(
                 f"{path}: embeds made with PuLID {version} cannot drive a {expected_version} model: "

@@ -53,9 +53,11 @@ WARP_BORDER = (135, 133, 132)
 
 ANTELOPE_DETECTOR = "scrfd_10g_bnkps.onnx"
 ANTELOPE_RECOGNIZER = "glintr100.onnx"
+ANTELOPE_FILES = (ANTELOPE_DETECTOR, ANTELOPE_RECOGNIZER)
 ANTELOPE_HINT = ("Download antelopev2.zip (e.g. https://huggingface.co/MonsterMMORPG/tools/resolve/main/antelopev2.zip "
                  "or https://huggingface.co/DIAMONIK7777/antelopev2) and unzip it into "
-                 "ComfyUI/models/insightface/models/antelopev2.")
+                 "ComfyUI/models/insightface/models/antelopev2, or run "
+                 "`python -m pulid fetch-models --models-dir <ComfyUI>/models`.")
 FACEXLIB_URLS = {
     "detection_Resnet50_Final.pth":
         "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth",
@@ -202,14 +204,31 @@ def resolve_providers(providers=None):
 
 
 # ---------------------------------------------------------------------------------- model files
-def find_antelopev2(folder):
-    """The folder holding the two antelopev2 files; the zip's nested antelopev2/antelopev2 works too."""
+def antelopev2_not_found(where, missing=ANTELOPE_FILES):
+    """The one error for a missing, empty or incomplete antelopev2 folder, whoever finds it (the library, the
+    loader node) and whatever is missing, so it reads like the README's troubleshooting row."""
+    return ModelFileError(f"insightface antelopev2 not found in {where}: missing {', '.join(missing)}. {ANTELOPE_HINT}")
+
+
+def antelopev2_paths(folder):
+    """(detector, recognizer) paths in `folder` or its nested antelopev2/ (the zip unpacked as is), else None."""
     folder = os.fspath(folder)
     for candidate in (folder, os.path.join(folder, "antelopev2")):
-        if all(os.path.isfile(os.path.join(candidate, n)) for n in (ANTELOPE_DETECTOR, ANTELOPE_RECOGNIZER)):
-            return os.path.join(candidate, ANTELOPE_DETECTOR), os.path.join(candidate, ANTELOPE_RECOGNIZER)
-    missing = [n for n in (ANTELOPE_DETECTOR, ANTELOPE_RECOGNIZER) if not os.path.isfile(os.path.join(folder, n))]
-    raise ModelFileError(f"insightface antelopev2 not found in {folder}: missing {', '.join(missing)}. {ANTELOPE_HINT}")
+        paths = tuple(os.path.join(candidate, name) for name in ANTELOPE_FILES)
+        if all(os.path.isfile(p) for p in paths):
+            return paths
+    return None
+
+
+def find_antelopev2(folder):
+    """`antelopev2_paths`, or `antelopev2_not_found` naming the files missing from the fuller of the two folders."""
+    found = antelopev2_paths(folder)
+    if found is not None:
+        return found
+    folder = os.fspath(folder)
+    missing = min(([n for n in ANTELOPE_FILES if not os.path.isfile(os.path.join(candidate, n))]
+                   for candidate in (folder, os.path.join(folder, "antelopev2"))), key=len)
+    raise antelopev2_not_found(folder, missing)
 
 
 def _load_onnx(path, task, providers):

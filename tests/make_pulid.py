@@ -194,10 +194,11 @@ class _Payload:
 
 
 def write_malicious_pickle(path, marker, fmt="bin"):
-    """A checkpoint whose unpickling would create `marker`. fmt "bin": torch.save zip; "pickle": raw pickle."""
+    """A checkpoint whose unpickling would create `marker`. fmt "bin": torch.save zip; "legacy": torch.save's
+    non-zip format; "pickle": raw pickle."""
     state = {"id_adapter.body.0.weight": torch.zeros(2, 2), "payload": _Payload(marker)}
-    if fmt == "bin":
-        torch.save(state, os.fspath(path))
+    if fmt in ("bin", "legacy"):
+        torch.save(state, os.fspath(path), _use_new_zipfile_serialization=fmt == "bin")
     else:
         with open(path, "wb") as f:
             pickle.dump(state, f, protocol=2)

@@ -145,7 +145,7 @@ def test_missing_file(tmp_path):
         load_pulid_model(tmp_path / "pulid_v1.bin")
 
 
-@pytest.mark.parametrize("fmt", ["bin", "pickle"])
+@pytest.mark.parametrize("fmt", ["bin", "legacy", "pickle"])
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, fmt):
     marker = tmp_path / "pwned"
     path = tmp_path / "pulid_v1.bin"
@@ -161,12 +161,16 @@ def _legacy_bin(path):
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["cut at 200 bytes", "cut at 2000 bytes", "random bytes after a pickle header"])
+@pytest.mark.parametrize("damage", ["cut at 200 bytes", "cut at 2000 bytes", "random bytes after a pickle header",
+                                    "a length field larger than the file"])
 def test_damaged_legacy_bin_is_called_damaged_not_code(tmp_path, damage):
     """Only a global the weights-only loader refuses means code; a cut or garbled pickle is a broken download."""
     data = _legacy_bin(tmp_path / "whole.bin")
     broken = {"cut at 200 bytes": data[:200], "cut at 2000 bytes": data[:2000],
-              "random bytes after a pickle header": b"\x80\x02" + bytes(range(256)) * 12}[damage]
+              "random bytes after a pickle header": b"\x80\x02" + bytes(range(256)) * 12,
+              # BINBYTES8 claiming 2**62 bytes: read as a short read, not a 4-exabyte allocation
+              "a length field larger than the file": b"\x80\x04\x8e" + (2 ** 62).to_bytes(8, "little") + b"abc",
+              }[damage]
     path = tmp_path / "pulid_v1.bin"
     path.write_bytes(broken)
     with pytest.raises(PulidFormatError) as err:
@@ -174,3 +178,46 @@ def test_damaged_legacy_bin_is_called_damaged_not_code(tmp_path, damage):
     message = str(err.value)
     assert "truncated or corrupt" in message and "download it again" in message and str(path) in message
     assert "refused" not in message and "run code" not in message
+
+
+class _Shell:
+    """Unpickling this runs a shell command: the classic malicious checkpoint."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_os_system_pickle_is_refused_and_never_runs(tmp_path, zipped):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "pulid_v1.bin"
+    torch.save({"id_adapter.body.0.weight": torch.zeros(2), "x": _Shell(f"touch '{marker}'")}, path,
+               _use_new_zipfile_serialization=zipped)
+    with pytest.raises(PulidFormatError, match="was refused: loading it would run code") as err:
+        load_pulid_model(path)
+    assert str(path) in str(err.value) and not marker.exists()
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["legacy", "zip"])
+def test_every_cut_is_truncated_or_corrupt_never_refused(tmp_path, zipped):
+    """A download cut at any byte: the stream may stop inside a global's name, which must not read as code."""
+    whole = tmp_path / "whole.bin"
+    torch.save({"id_adapter.body.0.weight": torch.randn(4, 4), "nested": {"b": torch.ones(3, dtype=torch.float16)}},
+               whole, _use_new_zipfile_serialization=zipped)
+    data = whole.read_bytes()
+    path = tmp_path / "pulid_v1.bin"
+    wrong = {}
+    for cut in range(1, len(data)):
+        path.write_bytes(data[:cut])
+        try:
+            read_state_dict(str(path))
+            wrong[cut] = "loaded"
+        except PulidFormatError as exc:
+            message = str(exc)
+            if not message.startswith(f"PuLID model file {path} is truncated or corrupt") or "refused" in message \
+                    or "download it again" not in message:
+                wrong[cut] = message
+    assert not wrong, dict(list(wrong.items())[:3])

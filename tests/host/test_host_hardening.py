@@ -3,6 +3,7 @@ input (or lands where it must), on every CI host. The pack's own tests check the
 import json
 import os
 import re
+import shutil
 
 import pytest
 import torch
@@ -77,19 +78,62 @@ def test_save_embeds_with_a_prefix_leaving_the_folder_names_it(comfy, prefix):
     assert error["node_id"] == save and "filename_prefix" in error["exception_message"]
 
 
-def test_damaged_legacy_bin_is_called_damaged(comfy):
-    """A cut legacy-format (non-zip) torch file: "truncated or corrupt, download again", never "refused"."""
-    path = comfy.models / "pulid" / "damaged_pulid_v1.bin"
+def model_loader_error(comfy, class_type, inputs):
+    """The execution error of a loader node whose output goes to Preview Any: nothing else runs."""
+    prompt = {"2": {"class_type": class_type, "inputs": inputs},
+              "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}}}
+    error = execution_error(comfy, prompt, ["3"])
+    assert error["node_id"] == "2", error
+    return error["exception_message"]
+
+
+@pytest.mark.parametrize("cut", [200, 2000])
+def test_damaged_legacy_bin_is_called_damaged(comfy, cut):
+    """A cut legacy-format (non-zip) torch file: "truncated or corrupt, download again", never "refused"
+    (cut at 200 bytes the stream stops inside a global's name, which the weights-only loader calls code)."""
+    path = comfy.models / "pulid" / f"damaged_{cut}_pulid_v1.bin"
     whole = comfy.models / "whole.bin"
     torch.save({"a": torch.randn(100, 100)}, whole, _use_new_zipfile_serialization=False)
-    path.write_bytes(whole.read_bytes()[:2000])
+    path.write_bytes(whole.read_bytes()[:cut])
     whole.unlink()
     try:
-        prompt = {"2": {"class_type": "PuLIDSDXLModelLoader", "inputs": {"pulid_file": path.name}},
-                  "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}}}
-        error = execution_error(comfy, prompt, ["3"])
+        message = model_loader_error(comfy, "PuLIDSDXLModelLoader", {"pulid_file": path.name})
     finally:
         path.unlink()
-    message = error["exception_message"]
-    assert error["node_id"] == "2" and "truncated or corrupt" in message and "download it again" in message
-    assert path.name in message and "refused" not in message
+    assert f"PuLID model file {path} is truncated or corrupt" in message and "download it again" in message
+    assert "refused" not in message
+
+
+def test_embeddings_file_with_nan_tokens_fails_at_load_naming_it(comfy):
+    """Loaded as is, such a file would sample an all-NaN latent without a word."""
+    embedding = comfy.pack.pulid.embedding
+    folder = comfy.models / "pulid_sdxl_embeds"
+    folder.mkdir(exist_ok=True)
+    path = folder / "nan_face_00001.safetensors"
+    cond = torch.randn(1, 32, 2048)
+    cond[0, 3, 5] = float("nan")
+    embedding.IDEmbedding(cond, torch.zeros(1, 32, 2048), "v1.1").save(path)
+    try:
+        message = model_loader_error(comfy, "PuLIDSDXLLoadEmbeds", {"embeds_file": path.name})
+    finally:
+        path.unlink()
+    assert message.startswith(f"PuLID embeddings file {path} holds NaN or infinite tokens")
+    assert "Encode the face again and save it again" in message
+
+
+@pytest.mark.parametrize("present", [(), ("scrfd_10g_bnkps.onnx",)], ids=["empty", "no glintr100"])
+def test_incomplete_insightface_folder_names_it_and_the_missing_files(comfy, present):
+    """Either way the one wording of the README's row, naming the folder and what to download."""
+    models = comfy.models / "insightface" / "models"
+    folder = models / ("antelopev2_" + "_".join(["empty", *present]).replace(".", "_"))
+    folder.mkdir()
+    for name in present:
+        os.link(models / "antelopev2" / "antelopev2" / name, folder / name)
+    try:
+        message = model_loader_error(comfy, "PuLIDSDXLFaceEncoderLoader", {
+            "eva_clip_file": "EVA02_CLIP_L_336_psz14_s6B.pt", "insightface_model": folder.name, "provider": "CPU"})
+    finally:
+        shutil.rmtree(folder)
+    missing = [n for n in ("scrfd_10g_bnkps.onnx", "glintr100.onnx") if n not in present]
+    assert message.startswith(f"insightface antelopev2 not found in {folder}: missing {', '.join(missing)}. Download")
+    assert "fetch-models" in message
