@@ -119,7 +119,7 @@ def read_state_dict(path):
     elif len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < size:
         state = _read_safetensors(path)
     elif len(head) == 9 and head[8:9] == b"{":
-        raise PulidFormatError(_describe(path, "is truncated/unreadable (safetensors header cut off); download it again."))
+        raise PulidFormatError(_describe(path, "is truncated or corrupt (safetensors header cut off); download it again."))
     else:
         raise PulidFormatError(_describe(path, "is neither a .safetensors file nor a PyTorch checkpoint."))
     return _flatten(state, path)
@@ -133,7 +133,7 @@ def _read_safetensors(path):
             return {key: f.get_tensor(key) for key in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for cut-off or corrupt files
         raise PulidFormatError(
-            _describe(path, f"is truncated/unreadable ({exc}); download it again.")
+            _describe(path, f"is truncated or corrupt ({exc}); download it again.")
         ) from exc
 
 
