@@ -114,8 +114,9 @@ class IDEmbedding:
             or meta.get("num_tokens") != str(cond.shape[1])
         ):
             raise PulidFormatError(f"{path} is a damaged PuLID ID embedding file: re-encode the face and save again.")
-        if not (torch.isfinite(cond).all() and torch.isfinite(uncond).all()):
-            # Such tokens would turn every attention output NaN: the sampler would return an all-NaN latent.
+        # NaN or inf tokens would turn every attention output NaN: the sampler would return an all-NaN latent.
+        # One float64 sum per tensor is non-finite exactly when an element is (and cheaper than isfinite().all()).
+        if not torch.isfinite(cond.sum(dtype=torch.float64) + uncond.sum(dtype=torch.float64)):
             raise PulidFormatError(
                 f"PuLID embeddings file {path} holds NaN or infinite tokens, which would make the image all NaN. "
                 f"Encode the face again and save it again with Save PuLID Embeddings.")
