@@ -275,7 +275,8 @@ class Workflow(Record):
         return link
 
     def retarget(self, link, node, slot):
-        """Point `link` at input `slot` of `node` instead."""
+        """Point `link` at input `slot` of `node` instead of the input it ran into."""
+        self._unplug(link)
         link.target_id, link.target_slot = node.id, slot
         node.inputs[slot].link = link.id
 
@@ -285,13 +286,18 @@ class Workflow(Record):
         if link is None:
             return
         self.links.remove(link)
-        origin, target = self.node(link.origin_id), self.node(link.target_id)
+        origin = self.node(link.origin_id)
         if origin is not None and link.origin_slot < len(origin.outputs or []):
             output = origin.outputs[link.origin_slot]
             output.links = [i for i in output.links or [] if i != link_id]
+        self._unplug(link)
+
+    def _unplug(self, link):
+        """Leave the input `link` runs into unconnected."""
+        target = self.node(link.target_id)
         if target is not None and link.target_slot < len(target.inputs or []):
             entry = target.inputs[link.target_slot]
-            if entry.link == link_id:
+            if entry.link == link.id:
                 entry.link = None
 
     def remove_node(self, node):

@@ -9,8 +9,8 @@ each distinct (face image, noise): two applies on the same photo share it. Every
 value is left as it was. A UI workflow is then re-laid in columns, each node right of its inputs, with wires
 through reroutes that pass under no node (pulid_cli.layout); its groups, whose nodes moved, are removed and
 named in the notes. keep_layout=True keeps every position and group and puts the added nodes on free canvas.
-Both of ComfyUI's formats are read: a UI workflow (nodes + links) and an API prompt ({id: {class_type,
-inputs}}).
+Both of ComfyUI's formats are read: a UI workflow (nodes + links, edited as pulid_cli.graph's types) and an
+API prompt ({id: {class_type, inputs}}).
 
 What has no exact equivalent is listed in the returned notes (and, in a UI workflow, a Note node).
 """
@@ -36,7 +36,7 @@ CUBIQ_WIDGETS = {"ApplyPulid": ("method", "weight", "start_at", "end_at"),
                  "PulidInsightFaceLoader": ("provider",), "PulidModelLoader": ("pulid_file",)}
 OUR_TYPE = {"PulidModelLoader": "PuLIDSDXLModelLoader", "PulidInsightFaceLoader": "PuLIDSDXLFaceEncoderLoader",
             "ApplyPulid": "PuLIDSDXLApply", "ApplyPulidAdvanced": "PuLIDSDXLApplyAdvanced"}
-# cubiq's input an input of our apply nodes takes its link from
+# an input of our apply nodes -> the input of cubiq's whose link it takes over
 CUBIQ_INPUT = {"model": "model", "pulid_model": "pulid", "attn_mask": "attn_mask"}
 
 
