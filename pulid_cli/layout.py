@@ -5,9 +5,11 @@ nodes, no link whose straight segment runs through another node, everything insi
 frontend's own measures (litegraph, frontends 1.27 to 1.49): the title bar is 30 px tall and sits above
 `pos`; the slots are 20 px apart, the first 14 px below `pos`; an input's dot is 10 px inside the left
 edge, an output's 9 px inside the right edge. Inputs that belong to a widget are drawn at the widget and
-are not counted in the slot rows.
+are not counted in the slot rows. Every function takes a graph.Workflow.
 """
 from dataclasses import dataclass
+
+from .graph import UNSET, Group, LinkExtension, Reroute
 
 SCREEN = (1600, 1000)  # what a shipped workflow must fit at zoom 1
 REROUTE_RADIUS = 10  # a reroute's dot as the frontend draws it
@@ -63,31 +65,39 @@ def pair(value, default):
 
 def node_box(node):
     """The node as drawn, title bar included."""
-    (x, y), (width, height) = pair(node.get("pos"), [0, 0]), pair(node.get("size"), [200, 100])
+    (x, y), (width, height) = pair(node.pos, [0, 0]), pair(node.size, [200, 100])
     return Box(x, y - TITLE_HEIGHT, width, height + TITLE_HEIGHT)
 
 
 def group_box(group):
-    return Box(*group["bounding"])
+    return Box(*group.bounding)
 
 
 def output_slot(node, index):
-    (x, y), (width, _) = pair(node.get("pos"), [0, 0]), pair(node.get("size"), [200, 100])
+    (x, y), (width, _) = pair(node.pos, [0, 0]), pair(node.size, [200, 100])
     return x + width - 9, y + (index + SLOT_OFFSET) * SLOT_HEIGHT
 
 
 def input_slot(node, index):
-    """The dot of input `index` (its place in node["inputs"]); None for an input drawn at its widget."""
-    inputs = node.get("inputs") or []
-    if "widget" in inputs[index]:
+    """The dot of input `index` (its place in node.inputs); None for an input drawn at its widget."""
+    inputs = node.inputs or []
+    if inputs[index].has_widget:
         return None
-    row = sum(1 for entry in inputs[:index] if "widget" not in entry)
-    x, y = pair(node.get("pos"), [0, 0])
+    row = sum(1 for entry in inputs[:index] if not entry.has_widget)
+    x, y = pair(node.pos, [0, 0])
     return x + 10, y + (row + SLOT_OFFSET) * SLOT_HEIGHT
 
 
+def link_ends(link, nodes):
+    """The output dot and the input dot of `link` (nodes: id -> node); the input's is None at a widget."""
+    return (output_slot(nodes[link.origin_id], link.origin_slot),
+            input_slot(nodes[link.target_id], link.target_slot))
+
+
 @dataclass(frozen=True)
-class Link:
+class Wire:
+    """A link as drawn."""
+
     id: int
     source: int
     target: int
@@ -98,25 +108,17 @@ class Link:
         return list(zip(self.points, self.points[1:]))
 
 
-def links(workflow):
+def wires(workflow):
     """Every link as straight segments: output dot, reroutes, input dot (widget inputs left out). The
-    frontend draws splines by default; between the same points they stay close to the segments. A link's
-    `parentId` (extra.linkExtensions) names the reroute next to its input; each reroute names the one before
-    it."""
-    nodes = {n["id"]: n for n in workflow["nodes"]}
-    extra = workflow.get("extra") or {}
-    reroutes = {r["id"]: r for r in extra.get("reroutes") or []}
-    parents = {e["id"]: e["parentId"] for e in extra.get("linkExtensions") or []}
+    frontend draws splines by default; between the same points they stay close to the segments."""
+    nodes = {n.id: n for n in workflow.nodes}
     found = []
-    for link_id, source, out_slot, target, in_slot, *_ in workflow.get("links", []):
-        end = input_slot(nodes[target], in_slot)
+    for link in workflow.links or []:
+        start, end = link_ends(link, nodes)
         if end is None:
             continue
-        chain, reroute = [], parents.get(link_id)
-        while reroute is not None:
-            chain.insert(0, tuple(reroutes[reroute]["pos"]))
-            reroute = reroutes[reroute].get("parentId")
-        found.append(Link(link_id, source, target, (output_slot(nodes[source], out_slot), *chain, end)))
+        chain = [tuple(reroute.pos) for reroute in workflow.reroute_chain(link.id)]
+        found.append(Wire(link.id, link.origin_id, link.target_id, (start, *chain, end)))
     return found
 
 
@@ -142,31 +144,30 @@ def segment_hits(start, end, box):
 
 def crossings(workflow, margin=4):
     """(link id, node id) for each link whose segment passes through a node other than its two ends."""
-    boxes = {n["id"]: node_box(n).shrunk(margin) for n in workflow["nodes"]}
-    return sorted({(link.id, node_id) for link in links(workflow) for start, end in link.segments
+    boxes = {n.id: node_box(n).shrunk(margin) for n in workflow.nodes}
+    return sorted({(wire.id, node_id) for wire in wires(workflow) for start, end in wire.segments
                    for node_id, box in boxes.items()
-                   if node_id not in (link.source, link.target) and segment_hits(start, end, box)})
+                   if node_id not in (wire.source, wire.target) and segment_hits(start, end, box)})
 
 
 def backward_links(workflow):
     """Links that run right to left somewhere (a wire looping back across its own nodes)."""
-    return [link.id for link in links(workflow) if any(end[0] < start[0] for start, end in link.segments)]
+    return [wire.id for wire in wires(workflow) if any(end[0] < start[0] for start, end in wire.segments)]
 
 
 def overlaps(workflow, gap=10):
     """Pairs of node ids whose boxes are closer than `gap`."""
-    nodes = workflow["nodes"]
+    nodes = workflow.nodes
     boxes = [node_box(n) for n in nodes]
-    return [(nodes[i]["id"], nodes[j]["id"]) for i in range(len(nodes)) for j in range(i + 1, len(nodes))
+    return [(nodes[i].id, nodes[j].id) for i in range(len(nodes)) for j in range(i + 1, len(nodes))
             if boxes[i].overlaps(boxes[j], gap)]
 
 
 def extent(workflow):
     """The box around every node, group and reroute."""
-    boxes = [node_box(n) for n in workflow["nodes"]] + [group_box(g) for g in workflow.get("groups") or []]
-    reroutes = (workflow.get("extra") or {}).get("reroutes") or []
-    boxes += [Box(r["pos"][0] - REROUTE_RADIUS, r["pos"][1] - REROUTE_RADIUS, 2 * REROUTE_RADIUS,
-                  2 * REROUTE_RADIUS) for r in reroutes]
+    boxes = [node_box(n) for n in workflow.nodes] + [group_box(g) for g in workflow.groups or []]
+    boxes += [Box(r.pos[0] - REROUTE_RADIUS, r.pos[1] - REROUTE_RADIUS, 2 * REROUTE_RADIUS, 2 * REROUTE_RADIUS)
+              for r in workflow.reroutes]
     x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
     return Box(x0, y0, max(b.right for b in boxes) - x0, max(b.bottom for b in boxes) - y0)
 
@@ -182,19 +183,19 @@ def arrange(workflow, columns, sizes, groups=()):
     lane, down the gap left of its target (the wires of one output share them); a wire to a node below its own
     in the same column loops through the gap between the two. A gap more wires run down than it holds is
     widened. Every link must go right (or down its column)."""
-    nodes = {n["id"]: n for n in workflow["nodes"]}
+    nodes = {n.id: n for n in workflow.nodes}
     gaps = [GAP] * len(columns)
     for _ in range(4):
         column_of, spans, x = {}, [], LEFT
         for index, column in enumerate(columns):
             width = max((sizes[i][0] for i, _ in column), default=0)
             for node_id, y in column:
-                nodes[node_id]["pos"] = [x, y + BAND]
-                nodes[node_id]["size"] = [width, sizes[node_id][1]]
+                nodes[node_id].pos = [x, y + BAND]
+                nodes[node_id].size = [width, sizes[node_id][1]]
                 column_of[node_id] = index
             spans.append((x, x + width))
             x += width + gaps[index]
-        workflow["groups"] = [_group(title, [nodes[i] for i in ids]) for title, ids in groups]
+        workflow.groups = [_group(title, [nodes[i] for i in ids]) for title, ids in groups]
         use = _route(workflow, nodes, column_of, spans)
         needed = [max(gaps[c], 8 + CHANNEL_STEP * use.get(c, 0) + 4) for c in range(len(gaps))]
         if needed == gaps:
@@ -203,7 +204,7 @@ def arrange(workflow, columns, sizes, groups=()):
     else:
         raise ValueError("the column gaps did not settle: too many wires for this plan")
     box = extent(workflow)  # opens at zoom 1 with the graph's top left corner at the screen's
-    workflow.setdefault("extra", {})["ds"] = {"scale": 1.0, "offset": [-box.x, -box.y]}
+    workflow.view = {"scale": 1.0, "offset": [-box.x, -box.y]}
     return workflow
 
 
@@ -211,10 +212,10 @@ def auto_columns(workflow, sizes):
     """Columns for any graph: each node one column right of its furthest input (a node without inputs just left
     of its first use), a column's nodes in the order of the rows their inputs come from; nodes without links
     (notes) go under the first column."""
-    nodes = {n["id"]: n for n in workflow["nodes"]}
+    nodes = {n.id: n for n in workflow.nodes}
     sources = {i: [] for i in nodes}
-    for _, source, slot, target, *_ in workflow.get("links", []):
-        sources[target].append((source, slot))
+    for link in workflow.links or []:
+        sources[link.target_id].append((link.origin_id, link.origin_slot))
     linked = {i for i, s in sources.items() if s} | {s for ss in sources.values() for s, _ in ss}
     column_of = {}
 
@@ -235,7 +236,7 @@ def auto_columns(workflow, sizes):
     for index in range(max(column_of.values(), default=-1) + 1):
         members = [i for i in column_of if column_of[i] == index]
         if index == 0:
-            members.sort(key=lambda i: pair(nodes[i].get("pos"), [0, 0])[1])
+            members.sort(key=lambda i: pair(nodes[i].pos, [0, 0])[1])
         else:
             members.sort(key=lambda i: sum(row_of[s] + slot / 100 for s, slot in sources[i]) / len(sources[i])
                          if sources[i] else float("inf"))
@@ -260,31 +261,30 @@ def _group(title, members):
     boxes = [node_box(n) for n in members]
     x0, y0 = min(b.x for b in boxes) - 10, min(b.y for b in boxes) - GROUP_TITLE
     x1, y1 = max(b.right for b in boxes) + 10, max(b.bottom for b in boxes) + 10
-    return {"title": title, "bounding": [x0, y0, x1 - x0, y1 - y0], "color": "#3f789e", "font_size": 24,
-            "flags": {}}
+    return Group(title=title, bounding=[x0, y0, x1 - x0, y1 - y0], color="#3f789e", font_size=24, flags={})
 
 
 def _route(workflow, nodes, column_of, spans):
     """Reroutes for every wire that does not just cross to the next column. Wires from one output to columns
     further right share a lane; a wire to a node below its own in the same column (where the width of one
     screen left no other place) loops back through the gap between the two."""
-    boxes = [node_box(n).shrunk(-8) for n in workflow["nodes"]]
+    boxes = [node_box(n).shrunk(-8) for n in workflow.nodes]
     # A lane along a group's title bar would hide the title: the bars are kept clear too.
-    boxes += [Box(g["bounding"][0], g["bounding"][1] - 4, g["bounding"][2], GROUP_TITLE)
-              for g in workflow["groups"]]
+    boxes += [Box(g.bounding[0], g.bounding[1] - 4, g.bounding[2], GROUP_TITLE) for g in workflow.groups]
     reroutes, extensions, used_lanes = [], [], []
     channel_use = {}
     by_output, loops, steep = {}, [], []
-    for link in workflow["links"]:
-        link_id, source, slot, target, target_slot, *_ = link
-        if input_slot(nodes[target], target_slot) is None:
+    for link in workflow.links:
+        if link_ends(link, nodes)[1] is None:
             continue  # into a widget: drawn where the widget is, left straight
-        if column_of[target] < column_of[source]:
-            raise ValueError(f"link {link_id}: node #{target} is left of #{source}; move it a column on")
-        if column_of[target] == column_of[source]:
+        source, target = column_of[link.origin_id], column_of[link.target_id]
+        if target < source:
+            raise ValueError(f"link {link.id}: node #{link.target_id} is left of #{link.origin_id}; move it a "
+                             f"column on")
+        if target == source:
             loops.append(link)
-        elif column_of[target] > column_of[source] + 1:
-            by_output.setdefault((source, slot), []).append(link)
+        elif target > source + 1:
+            by_output.setdefault((link.origin_id, link.origin_slot), []).append(link)
         elif _blocked(link, nodes):
             steep.append(link)
     # The top lanes go to the outputs highest up, whose wires would climb least to reach them.
@@ -292,53 +292,50 @@ def _route(workflow, nodes, column_of, spans):
                                                                                         item[0][1])[1]):
         start = output_slot(nodes[source], slot)
         out_gap = _channel(spans, column_of[source], channel_use)
-        targets = sorted(group, key=lambda l: column_of[l[3]])
-        far = _channel(spans, column_of[targets[-1][3]] - 1, channel_use, peek=True)
+        targets = sorted(group, key=lambda l: column_of[l.target_id])
+        far = _channel(spans, column_of[targets[-1].target_id] - 1, channel_use, peek=True)
         lane = _lane(start[1], out_gap, far, boxes, used_lanes)
         parent = _reroute(reroutes, (out_gap, start[1]), None, group)
         if lane != start[1]:
             parent = _reroute(reroutes, (out_gap, lane), parent, group)
         by_column = {}
         for link in targets:
-            by_column.setdefault(column_of[link[3]], []).append(link)
+            by_column.setdefault(column_of[link.target_id], []).append(link)
         for column, links_in in sorted(by_column.items()):
             in_gap = _channel(spans, column - 1, channel_use)
             parent = _reroute(reroutes, (in_gap, lane), parent,
                               [l for c, ls in by_column.items() if c >= column for l in ls])
             for link in links_in:
-                end = input_slot(nodes[link[3]], link[4])
+                _, end = link_ends(link, nodes)
                 last = parent if end[1] == lane else _reroute(reroutes, (in_gap, end[1]), parent, [link])
                 used_lanes.append((end[1], in_gap, end[0]))  # its last row: no other lane right beside it
-                extensions.append({"id": link[0], "parentId": last})
+                extensions.append(LinkExtension(link.id, parent_id=last))
     for link in loops:
-        source, target = nodes[link[1]], nodes[link[3]]
-        start, end = output_slot(source, link[2]), input_slot(target, link[4])
-        out_gap = _channel(spans, column_of[link[1]], channel_use)
-        in_gap = _channel(spans, column_of[link[3]] - 1, channel_use)
+        source, target = nodes[link.origin_id], nodes[link.target_id]
+        start, end = link_ends(link, nodes)
+        out_gap = _channel(spans, column_of[source.id], channel_use)
+        in_gap = _channel(spans, column_of[target.id] - 1, channel_use)
         middle = (node_box(source).bottom + node_box(target).y) / 2
         lane = _lane(middle, in_gap, out_gap, boxes, used_lanes)
         parent = None
         for point in ((out_gap, start[1]), (out_gap, lane), (in_gap, lane), (in_gap, end[1])):
             parent = _reroute(reroutes, point, parent, [link])
-        extensions.append({"id": link[0], "parentId": parent})
+        extensions.append(LinkExtension(link.id, parent_id=parent))
     for link in steep:  # to the next column, but too steep to clear its neighbours: down the gap between
-        start, end = output_slot(nodes[link[1]], link[2]), input_slot(nodes[link[3]], link[4])
-        gap = _channel(spans, column_of[link[1]], channel_use)
+        start, end = link_ends(link, nodes)
+        gap = _channel(spans, column_of[link.origin_id], channel_use)
         parent = _reroute(reroutes, (gap, start[1]), None, [link])
-        extensions.append({"id": link[0], "parentId": _reroute(reroutes, (gap, end[1]), parent, [link])})
-    workflow["extra"]["reroutes"] = reroutes
-    workflow["extra"]["linkExtensions"] = extensions
-    for key in ("reroutes", "linkExtensions"):
-        if not workflow["extra"][key]:
-            del workflow["extra"][key]
+        extensions.append(LinkExtension(link.id, parent_id=_reroute(reroutes, (gap, end[1]), parent, [link])))
+    workflow.reroutes = reroutes
+    workflow.link_extensions = extensions
     return channel_use
 
 
 def _blocked(link, nodes):
     """Whether the straight wire of `link` runs through a node other than its two ends."""
-    start, end = output_slot(nodes[link[1]], link[2]), input_slot(nodes[link[3]], link[4])
+    start, end = link_ends(link, nodes)
     return any(segment_hits(start, end, node_box(n).shrunk(4)) for i, n in nodes.items()
-               if i not in (link[1], link[3]))
+               if i not in (link.origin_id, link.target_id))
 
 
 def _channel(spans, column, use, peek=False):
@@ -369,11 +366,9 @@ def _lane(y, x0, x1, boxes, used):
 
 
 def _reroute(reroutes, pos, parent, links):
-    reroute = {"id": len(reroutes) + 1, "pos": [float(pos[0]), float(pos[1])],
-               "linkIds": sorted({l[0] for l in links})}
-    if parent is not None:
-        reroute["parentId"] = parent
+    reroute = Reroute(len(reroutes) + 1, pos=[float(pos[0]), float(pos[1])], link_ids=sorted({l.id for l in links}),
+                      parent_id=UNSET if parent is None else parent)
     reroutes.append(reroute)
-    return reroute["id"]
+    return reroute.id
 
 

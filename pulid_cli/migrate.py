@@ -9,8 +9,8 @@ each distinct (face image, noise): two applies on the same photo share it. Every
 value is left as it was. A UI workflow is then re-laid in columns, each node right of its inputs, with wires
 through reroutes that pass under no node (pulid_cli.layout); its groups, whose nodes moved, are removed and
 named in the notes. keep_layout=True keeps every position and group and puts the added nodes on free canvas.
-Both of ComfyUI's formats are read: a UI workflow (nodes + links) and an API prompt ({id: {class_type,
-inputs}}).
+Both of ComfyUI's formats are read: a UI workflow (nodes + links, edited as pulid_cli.graph's types) and an
+API prompt ({id: {class_type, inputs}}).
 
 What has no exact equivalent is listed in the returned notes (and, in a UI workflow, a Note node).
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pulid.errors import PulidError
 
+from .graph import UNSET, Input, Node, Output, Workflow
 from .layout import arrange, auto_columns, node_box, pair
 
 CUBIQ_NODES = ("PulidModelLoader", "PulidEvaClipLoader", "PulidInsightFaceLoader", "ApplyPulid", "ApplyPulidAdvanced")
@@ -29,26 +30,41 @@ PROJECTION = {"ortho_v2": "v2", "ortho": "v1", "none": "off"}
 EVA_CLIP_FILE = "EVA02_CLIP_L_336_psz14_s6B.pt"
 ENCODE_DEFAULTS = {"face": "largest", "multi_image": "auto", "skip_faceless": False}
 
-# cubiq's widgets in their order, and ours.
+# cubiq's widgets in their order (its pulid.py).
 CUBIQ_WIDGETS = {"ApplyPulid": ("method", "weight", "start_at", "end_at"),
                  "ApplyPulidAdvanced": ("weight", "projection", "fidelity", "noise", "start_at", "end_at"),
                  "PulidInsightFaceLoader": ("provider",), "PulidModelLoader": ("pulid_file",)}
-OUR_WIDGETS = {"PuLIDSDXLApply": ("weight", "method", "start_at", "end_at"),
-               "PuLIDSDXLApplyAdvanced": ("weight", "start_at", "end_at", "num_zero", "ortho"),
-               "PuLIDSDXLEncodeFace": ("face", "multi_image", "noise", "skip_faceless"),
-               "PuLIDSDXLFaceEncoderLoader": ("eva_clip_file", "insightface_model", "provider"),
-               "PuLIDSDXLModelLoader": ("pulid_file",)}
 OUR_TYPE = {"PulidModelLoader": "PuLIDSDXLModelLoader", "PulidInsightFaceLoader": "PuLIDSDXLFaceEncoderLoader",
             "ApplyPulid": "PuLIDSDXLApply", "ApplyPulidAdvanced": "PuLIDSDXLApplyAdvanced"}
-OUR_INPUTS = {"PuLIDSDXLApply": (("model", "MODEL"), ("pulid_model", "PULID_SDXL_MODEL"),
-                                 ("embeds", "PULID_SDXL_EMBEDS"), ("attn_mask", "MASK")),
-              "PuLIDSDXLEncodeFace": (("pulid_model", "PULID_SDXL_MODEL"),
-                                      ("face_encoder", "PULID_SDXL_FACE_ENCODER"), ("image", "IMAGE"))}
-OUR_INPUTS["PuLIDSDXLApplyAdvanced"] = OUR_INPUTS["PuLIDSDXLApply"]
-OUR_OUTPUTS = {"PuLIDSDXLModelLoader": (("pulid_model", "PULID_SDXL_MODEL"),),
-               "PuLIDSDXLFaceEncoderLoader": (("face_encoder", "PULID_SDXL_FACE_ENCODER"),),
-               "PuLIDSDXLApply": (("model", "MODEL"),), "PuLIDSDXLApplyAdvanced": (("model", "MODEL"),),
-               "PuLIDSDXLEncodeFace": (("embeds", "PULID_SDXL_EMBEDS"), ("face_preview", "IMAGE"))}
+# an input of our apply nodes -> the input of cubiq's whose link it takes over
+CUBIQ_INPUT = {"model": "model", "pulid_model": "pulid", "attn_mask": "attn_mask"}
+
+
+@dataclass(frozen=True)
+class Ours:
+    """One of our nodes as a saved graph holds it: its sockets and outputs as (name, type) and its widgets by
+    name, each in the node's order. The UI stores widget values by position, so these are the nodes' public
+    contract, restated here because this tool runs without the pack's torch side; tests/test_migrate.py
+    checks them against the nodes' INPUT_TYPES and RETURN_TYPES."""
+
+    inputs: tuple
+    widgets: tuple
+    outputs: tuple
+
+
+_APPLY_INPUTS = (("model", "MODEL"), ("pulid_model", "PULID_SDXL_MODEL"), ("embeds", "PULID_SDXL_EMBEDS"),
+                 ("attn_mask", "MASK"))
+OURS = {
+    "PuLIDSDXLModelLoader": Ours((), ("pulid_file",), (("pulid_model", "PULID_SDXL_MODEL"),)),
+    "PuLIDSDXLFaceEncoderLoader": Ours((), ("eva_clip_file", "insightface_model", "provider"),
+                                       (("face_encoder", "PULID_SDXL_FACE_ENCODER"),)),
+    "PuLIDSDXLEncodeFace": Ours((("pulid_model", "PULID_SDXL_MODEL"), ("face_encoder", "PULID_SDXL_FACE_ENCODER"),
+                                 ("image", "IMAGE")), ("face", "multi_image", "noise", "skip_faceless"),
+                                (("embeds", "PULID_SDXL_EMBEDS"), ("face_preview", "IMAGE"))),
+    "PuLIDSDXLApply": Ours(_APPLY_INPUTS, ("weight", "method", "start_at", "end_at"), (("model", "MODEL"),)),
+    "PuLIDSDXLApplyAdvanced": Ours(_APPLY_INPUTS, ("weight", "start_at", "end_at", "num_zero", "ortho"),
+                                   (("model", "MODEL"),)),
+}
 ENCODE_SIZE = [300, 150]
 NOTE_SIZE = [420, 220]
 
@@ -68,7 +84,7 @@ class Migration:
 def migrate(workflow, keep_layout=False):
     """`workflow` (a parsed UI workflow or API prompt using cubiq's nodes) -> Migration; never changes it."""
     if _is_ui(workflow):
-        return _UIMigration(copy.deepcopy(workflow), keep_layout).run()
+        return _UIMigration(Workflow.from_dict(workflow), keep_layout).run()
     if _is_api(workflow):
         return _migrate_api(copy.deepcopy(workflow))
     raise PulidError("This JSON is not a ComfyUI workflow: neither a UI workflow (\"nodes\" and \"links\") nor an "
@@ -174,152 +190,151 @@ def _migrate_api(prompt):
 
 
 def _pos(node):
-    return pair(node.get("pos"), [0, 0])
+    return pair(node.pos, [0, 0])
 
 
 def _size(node):
-    return pair(node.get("size"), [200, 100])
+    return pair(node.size, [200, 100])
 
 
 class _UIMigration:
     def __init__(self, workflow, keep_layout=False):
         self.wf = workflow
         self.keep_layout = keep_layout
-        self.nodes = {n["id"]: n for n in workflow["nodes"]}
-        self.links = {link[0]: link for link in workflow["links"]}
         self.notes = list(ALWAYS)
         self.placed = []  # boxes of the nodes added so far
 
     def run(self):
-        cubiq = [n for n in self.wf["nodes"] if n["type"] in CUBIQ_NODES]
+        cubiq = [n for n in self.wf.nodes if n.type in CUBIQ_NODES]
         _no_cubiq(len(cubiq))
         encodes = {}
         for node in cubiq:
-            kind = node["type"]
-            if kind == "PulidEvaClipLoader":
-                self._remove_node(node)
-            elif kind in ("PulidModelLoader", "PulidInsightFaceLoader"):
+            if node.type == "PulidEvaClipLoader":
+                self.wf.remove_node(node)
+            elif node.type in ("PulidModelLoader", "PulidInsightFaceLoader"):
                 self._convert_loader(node)
         for node in cubiq:
-            if node["type"] in ("ApplyPulid", "ApplyPulidAdvanced"):
+            if node.type in ("ApplyPulid", "ApplyPulidAdvanced"):
                 self._convert_apply(node, encodes)
-        for link in self.wf["links"]:
-            link[5] = TYPES.get(link[5], link[5])
-        if not self.keep_layout and self.wf.get("groups"):
-            titles = ", ".join(repr(g.get("title", "")) for g in self.wf["groups"])
+        for cubiq_type, ours in TYPES.items():
+            for link in self.wf.links_of_type(cubiq_type):
+                link.type = ours
+        if not self.keep_layout and self.wf.groups:
+            titles = ", ".join(repr(g.get("title", "")) for g in self.wf.groups)
             self.notes.append(f"The graph is re-laid in columns, so its groups ({titles}) no longer framed their "
                               "nodes and were removed; `migrate --keep-layout` keeps the layout and the groups.")
-            self.wf["groups"] = []
+            self.wf.groups = []
         self._add_note()
         if not self.keep_layout:
             self._relayout()
-        self.wf["last_node_id"] = max(self.nodes)
-        self.wf["last_link_id"] = max(self.links, default=0)
-        return Migration(self.wf, self.notes, "ui")
+        self.wf.last_node_id = self._last_node_id()
+        self.wf.last_link_id = max((link.id for link in self.wf.links), default=0)
+        return Migration(self.wf.to_dict(), self.notes, "ui")
+
+    def _last_node_id(self):
+        return max(node.id for node in self.wf.nodes)
 
     # -- nodes
 
     def _values(self, node):
-        names = CUBIQ_WIDGETS.get(node["type"], ())
-        values = node.get("widgets_values") or []
+        names = CUBIQ_WIDGETS.get(node.type, ())
+        values = node.widgets_values or []
         if isinstance(values, dict):
             return dict(values)
         return dict(zip(names, values))
 
     def _rename(self, node, new_type, values):
-        node["type"] = new_type
-        node.setdefault("properties", {})["Node name for S&R"] = new_type
-        names = OUR_WIDGETS[new_type]
-        node["widgets_values"] = [values[name] for name in names]
-        node["outputs"] = [self._output(name, kind, slot, node["outputs"][slot] if slot < len(node["outputs"])
-                                        else None) for slot, (name, kind) in enumerate(OUR_OUTPUTS[new_type])]
+        node.type = new_type
+        if node.properties is UNSET:
+            node.properties = {}
+        node.properties["Node name for S&R"] = new_type
+        ours = OURS[new_type]
+        node.widgets_values = [values[name] for name in ours.widgets]
+        old = node.outputs or []
+        node.outputs = [self._output(name, kind, slot, old[slot] if slot < len(old) else None)
+                        for slot, (name, kind) in enumerate(ours.outputs)]
 
     @staticmethod
     def _output(name, kind, slot, old):
-        links = (old or {}).get("links") or []
-        return {"name": name, "type": kind, "links": list(links), "slot_index": slot}
+        return Output(name=name, type=kind, links=list((old.links or []) if old else []), slot_index=slot)
 
     def _convert_loader(self, node):
         values = self._values(node)
-        if node["type"] == "PulidInsightFaceLoader":
+        if node.type == "PulidInsightFaceLoader":
             values = {"eva_clip_file": EVA_CLIP_FILE, "insightface_model": "antelopev2",
                       "provider": values.get("provider", "CPU")}
-        self._rename(node, OUR_TYPE[node["type"]], values)
+        self._rename(node, OUR_TYPE[node.type], values)
 
     def _convert_apply(self, node, encodes):
-        kind, where = node["type"], f"node {node['id']} ({node['type']})"
+        kind, where = node.type, f"node {node.id} ({node.type})"
         values, noise = _apply_values(kind, self._values(node), self.notes, where)
-        inputs = {i["name"]: i for i in node.get("inputs", [])}
+        inputs = {entry.name: entry for entry in node.inputs or []}
         for name, entry in inputs.items():
-            if entry.get("widget") and entry.get("link") is not None:
+            if entry.widget and entry.connected:
                 self.notes.append(f"{where}: the widget input {name!r} driven by a link was left unlinked; "
                                   f"set its value on the new node.")
-                self._drop_link(entry["link"])
+                self.wf.disconnect(entry.link)
         image_link = self._link_of(inputs, "image")
-        source = (tuple(image_link[1:3]) if image_link else None, noise)
+        source = ((image_link.origin_id, image_link.origin_slot) if image_link else None, noise)
         encode = encodes.get(source)
         pulid_link, face_link = self._link_of(inputs, "pulid"), self._link_of(inputs, "face_analysis")
         if encode is None:
             encode = encodes[source] = self._new_encode(node, noise)
-            self._connect(image_link, encode, 2)
-            self._connect(face_link, encode, 1)
+            for link, slot in ((image_link, 2), (face_link, 1)):
+                if link:
+                    self.wf.retarget(link, encode, slot)
             if pulid_link:
-                self._add_link(pulid_link[1], pulid_link[2], encode["id"], 0, "PULID_SDXL_MODEL")
+                self.wf.connect(pulid_link.origin_id, pulid_link.origin_slot, encode.id, 0, "PULID_SDXL_MODEL")
         else:
             for link in (image_link, face_link):
                 if link:
-                    self._drop_link(link[0])
+                    self.wf.disconnect(link.id)
         eva = self._link_of(inputs, "eva_clip")
         if eva:
-            self._drop_link(eva[0])
+            self.wf.disconnect(eva.id)
         self._rename(node, OUR_TYPE[kind], values)
-        node["inputs"] = []
-        for slot, (name, type_) in enumerate(OUR_INPUTS[node["type"]]):
-            old = {"model": "model", "pulid_model": "pulid", "attn_mask": "attn_mask"}.get(name)
-            link = self._link_of(inputs, old) if old else None
-            if name == "embeds":
-                link = self.links[self._add_link(encode["id"], 0, node["id"], slot, "PULID_SDXL_EMBEDS")]
-            elif link is not None:
-                link[3], link[4] = node["id"], slot
+        node.inputs = []
+        for slot, (name, type_) in enumerate(OURS[node.type].inputs):
+            link = self._link_of(inputs, CUBIQ_INPUT[name]) if name in CUBIQ_INPUT else None
             if link is None and name == "attn_mask":
                 continue
-            node["inputs"].append({"name": name, "type": type_, "link": link[0] if link else None})
+            node.inputs.append(Input(name=name, type=type_, link=None))
+            if name == "embeds":
+                self.wf.connect(encode.id, 0, node.id, slot, "PULID_SDXL_EMBEDS")
+            elif link is not None:
+                self.wf.retarget(link, node, slot)
 
     def _new_encode(self, apply, noise):
-        node_id = max(self.nodes) + 1
         width, height = ENCODE_SIZE
         x, y = _pos(apply)
-        pos = self._free_spot(x - width - 40, y, width, height)
-        node = {"id": node_id, "type": "PuLIDSDXLEncodeFace", "pos": pos, "size": [width, height], "flags": {},
-                "order": apply.get("order", 0), "mode": 0,
-                "inputs": [{"name": n, "type": t, "link": None} for n, t in OUR_INPUTS["PuLIDSDXLEncodeFace"]],
-                "outputs": [self._output(n, t, s, None) for s, (n, t) in enumerate(OUR_OUTPUTS["PuLIDSDXLEncodeFace"])],
-                "properties": {"Node name for S&R": "PuLIDSDXLEncodeFace"},
-                "widgets_values": [ENCODE_DEFAULTS["face"], ENCODE_DEFAULTS["multi_image"], noise,
-                                   ENCODE_DEFAULTS["skip_faceless"]]}
-        self.wf["nodes"].append(node)
-        self.nodes[node_id] = node
+        ours = OURS["PuLIDSDXLEncodeFace"]
+        values = {**ENCODE_DEFAULTS, "noise": noise}
+        node = Node(self._last_node_id() + 1, "PuLIDSDXLEncodeFace",
+                    pos=self._free_spot(x - width - 40, y, width, height), size=[width, height], flags={},
+                    order=apply.get("order", 0), mode=0,
+                    inputs=[Input(name=n, type=t, link=None) for n, t in ours.inputs],
+                    outputs=[self._output(n, t, s, None) for s, (n, t) in enumerate(ours.outputs)],
+                    properties={"Node name for S&R": "PuLIDSDXLEncodeFace"},
+                    widgets_values=[values[name] for name in ours.widgets])
+        self.wf.nodes.append(node)
         return node
 
     def _add_note(self):
-        node_id = max(self.nodes) + 1
-        xs, ys = zip(*(_pos(n) for n in self.wf["nodes"]))
-        pos = self._free_spot(min(xs), min(ys) - NOTE_SIZE[1] - 60, *NOTE_SIZE)
+        xs, ys = zip(*(_pos(n) for n in self.wf.nodes))
         text = "Migrated from cubiq's PuLID_ComfyUI by `python -m pulid migrate`:\n" + "\n".join(
             f"- {note}" for note in self.notes)
-        note = {"id": node_id, "type": "Note", "pos": pos, "size": list(NOTE_SIZE), "flags": {}, "order": 0,
-                "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": [text],
-                "title": "PuLID migration notes"}
-        self.wf["nodes"].append(note)
-        self.nodes[node_id] = note
+        self.wf.nodes.append(Node(self._last_node_id() + 1, "Note",
+                                  pos=self._free_spot(min(xs), min(ys) - NOTE_SIZE[1] - 60, *NOTE_SIZE),
+                                  size=list(NOTE_SIZE), flags={}, order=0, mode=0, inputs=[], outputs=[],
+                                  properties={}, widgets_values=[text], title="PuLID migration notes"))
 
     def _relayout(self):
-        sizes = {n["id"]: _size(n) for n in self.wf["nodes"]}
+        sizes = {n.id: _size(n) for n in self.wf.nodes}
         arrange(self.wf, auto_columns(self.wf, sizes), sizes)
 
     def _free_spot(self, x, y, width, height):
         """The first place at or below (x, y) where a width x height box overlaps no node."""
-        boxes = [self._box(n) for n in self.wf["nodes"]] + self.placed
+        boxes = [self._box(n) for n in self.wf.nodes] + self.placed
         while any(x < bx + bw + 20 and bx < x + width + 20 and y < by + bh + 20 and by < y + height + 20
                   for bx, by, bw, bh in boxes):
             y += 40
@@ -330,48 +345,7 @@ class _UIMigration:
         box = node_box(node)
         return box.x, box.y, box.width, box.height
 
-    def _remove_node(self, node):
-        for entry in node.get("inputs", []):
-            if entry.get("link") is not None:
-                self._drop_link(entry["link"])
-        for out in node.get("outputs", []):
-            for link_id in list(out.get("links") or []):
-                self._drop_link(link_id)
-        self.wf["nodes"].remove(node)
-        del self.nodes[node["id"]]
-
-    # -- links
-
     def _link_of(self, inputs, name):
+        """The link into the input called `name` (of `inputs`, the node's before it was rebuilt), or None."""
         entry = inputs.get(name)
-        if entry is None or entry.get("link") is None:
-            return None
-        return self.links.get(entry["link"])
-
-    def _connect(self, link, target, slot):
-        if link is None:
-            return
-        link[3], link[4] = target["id"], slot
-        target["inputs"][slot]["link"] = link[0]
-
-    def _add_link(self, origin, origin_slot, target, slot, kind):
-        link_id = max(self.links, default=0) + 1
-        link = [link_id, origin, origin_slot, target, slot, kind]
-        self.wf["links"].append(link)
-        self.links[link_id] = link
-        source = self.nodes[origin]["outputs"][origin_slot]
-        source["links"] = list(source.get("links") or []) + [link_id]
-        target_node = self.nodes[target]
-        if slot < len(target_node.get("inputs", [])) and target_node["type"] == "PuLIDSDXLEncodeFace":
-            target_node["inputs"][slot]["link"] = link_id
-        return link_id
-
-    def _drop_link(self, link_id):
-        link = self.links.pop(link_id, None)
-        if link is None:
-            return
-        self.wf["links"].remove(link)
-        origin = self.nodes.get(link[1])
-        if origin is not None and link[2] < len(origin.get("outputs", [])):
-            out = origin["outputs"][link[2]]
-            out["links"] = [i for i in (out.get("links") or []) if i != link_id]
+        return self.wf.link(entry.link) if entry is not None and entry.connected else None

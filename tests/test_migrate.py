@@ -7,6 +7,8 @@ import pytest
 import cubiq_workflows as cw
 from pulid.errors import PulidError
 from pulid_cli import main as cli
+from pack import import_pack
+from pulid_cli import migrate as migrate_module
 from pulid_cli.migrate import migrate
 
 
@@ -184,3 +186,27 @@ def test_command_line(tmp_path, capsys, caplog):
     broken.write_text("{not json")
     assert cli.main(["migrate", str(broken), "-o", str(tmp_path / "x.json")]) == 1
     assert "is not JSON" in caplog.text
+
+
+WIDGET_KINDS = {"INT", "FLOAT", "STRING", "BOOLEAN"}  # with a list of choices: an input drawn as a widget
+
+
+def declared(cls):
+    """(sockets [(name, type)], widget names, outputs [(name, type)]) of a node class, in its order."""
+    spec = cls.INPUT_TYPES()
+    inputs = {**spec["required"], **spec.get("optional", {})}
+    widgets = tuple(name for name, (kind, *_) in inputs.items() if isinstance(kind, list) or kind in WIDGET_KINDS)
+    sockets = tuple((name, kind) for name, (kind, *_) in inputs.items() if name not in widgets)
+    return sockets, widgets, tuple(zip(cls.RETURN_NAMES, cls.RETURN_TYPES))
+
+
+def test_migrates_tables_of_our_nodes_are_their_input_types():
+    """Migrate writes widgets_values by position and links by slot from its own table (the CLI runs without
+    the nodes' torch side): each entry must be the node's INPUT_TYPES and RETURN_TYPES, in order."""
+    classes = import_pack().NODE_CLASS_MAPPINGS
+    assert set(migrate_module.OUR_TYPE.values()) | {"PuLIDSDXLEncodeFace"} == set(migrate_module.OURS)
+    for node_type, ours in migrate_module.OURS.items():
+        assert (ours.inputs, ours.widgets, ours.outputs) == declared(classes[node_type]), node_type
+    encode = classes["PuLIDSDXLEncodeFace"].INPUT_TYPES()["required"]
+    defaults = migrate_module.ENCODE_DEFAULTS
+    assert defaults == {name: encode[name][1]["default"] for name in defaults}

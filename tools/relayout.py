@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pulid_cli import layout  # noqa: E402
+from pulid_cli.graph import Node, Workflow  # noqa: E402
 
 log = logging.getLogger("relayout")
 
@@ -133,17 +134,17 @@ def plans():
 
 
 def arrange(workflow, plan, note_text):
-    """Place, group and route `workflow` by `plan`, with a Note of `note_text` where the plan says "note"."""
-    workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] not in ("Note", "MarkdownNote")]
-    nodes = {n["id"]: n for n in workflow["nodes"]}
-    note = {"id": max(nodes) + 1, "type": "Note", "pos": [0, 0], "size": [0, 0], "flags": {}, "order": 0,
-            "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": [note_text],
-            "title": "Start here"}
-    workflow["nodes"].append(note)
-    workflow["last_node_id"] = note["id"]  # the frontend numbers new nodes from it
-    nodes[note["id"]] = note
-    columns = [[(note["id"] if i == "note" else i, y) for i, y in column] for column in plan.columns]
-    sizes = {i: plan.sizes.get("note" if i == note["id"] else i) or SIZES[n["type"]] for i, n in nodes.items()}
+    """Place, group and route `workflow` (a graph.Workflow) by `plan`, with a Note of `note_text` where the plan
+    says "note"."""
+    workflow.nodes = [n for n in workflow.nodes if n.type not in ("Note", "MarkdownNote")]
+    nodes = {n.id: n for n in workflow.nodes}
+    note = Node(max(nodes) + 1, "Note", pos=[0, 0], size=[0, 0], flags={}, order=0, mode=0, inputs=[], outputs=[],
+                properties={}, widgets_values=[note_text], title="Start here")
+    workflow.nodes.append(note)
+    workflow.last_node_id = note.id  # the frontend numbers new nodes from it
+    nodes[note.id] = note
+    columns = [[(note.id if i == "note" else i, y) for i, y in column] for column in plan.columns]
+    sizes = {i: plan.sizes.get("note" if i == note.id else i) or SIZES[n.type] for i, n in nodes.items()}
     return layout.arrange(workflow, columns, sizes, plan.groups)
 
 
@@ -151,9 +152,9 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name, plan in plans().items():
         path = REPO / "workflows" / f"{name}.json"
-        workflow = json.loads(path.read_text(encoding="utf-8"))
+        workflow = Workflow.from_dict(json.loads(path.read_text(encoding="utf-8")))
         arrange(workflow, plan, NOTES.get(name, KNOBS))
-        path.write_text(json.dumps(workflow, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(workflow.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         box = layout.extent(workflow)
         log.info("%s: %dx%d, wires through nodes %s, overlaps %s", name, box.width, box.height,
                  layout.crossings(workflow), layout.overlaps(workflow))
