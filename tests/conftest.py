@@ -2,7 +2,7 @@
 rule of a host run: with COMFYUI_PATH set, a host test that skips fails (the harness lost the host).
 
 PULID_HOST_REPORT=<file> appends one JSON line per host run (version, commit, frontend, counts) for
-the README's "Supported ComfyUI" table (tools/hosts_table.py).
+CONTRIBUTING.md's "Supported ComfyUI" table (tools/hosts_table.py).
 """
 import json
 import os

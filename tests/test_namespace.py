@@ -1,6 +1,6 @@
 """Our node ids, types and display names are ours alone: no other PuLID pack registers any of them.
 
-The rule (README, "Node reference"): ids start with PuLIDSDXL, types with PULID_SDXL_, display names say SDXL.
+The rule (docs/internals.md, "Names and coexistence"): ids start with PuLIDSDXL, types with PULID_SDXL_, display names say SDXL.
 """
 import pytest
 

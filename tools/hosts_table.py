@@ -1,10 +1,10 @@
-"""The README's "Supported ComfyUI" table, made from what the host runs recorded.
+"""The "Supported ComfyUI" table of CONTRIBUTING.md, made from what the host runs recorded.
 
 .ci/run sets PULID_HOST_REPORT=.ci/last/hosts.jsonl for each host run; tests/conftest.py appends one
 JSON line per run there (version, commit, frontend pin, torch, date, pytest counts). This prints the
-table, or with --readme rewrites the part of README.md between the hosts-table markers.
+table, or with --into FILE rewrites the part of FILE (CONTRIBUTING.md) between the hosts-table markers.
 
-    python tools/hosts_table.py .ci/last/hosts.jsonl [--readme README.md]
+    python tools/hosts_table.py .ci/last/hosts.jsonl [--into CONTRIBUTING.md]
 """
 import argparse
 import json
@@ -28,19 +28,19 @@ def table(records):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", help="the JSON lines file of the host runs")
-    parser.add_argument("--readme", help="rewrite this README's table in place")
+    parser.add_argument("--into", metavar="FILE", help="rewrite the table between the hosts-table markers of FILE in place")
     args = parser.parse_args(argv)
     records = [json.loads(line) for line in Path(args.report).read_text().splitlines() if line.strip()]
     text = table(records)
-    if not args.readme:
+    if not args.into:
         sys.stdout.write(text + "\n")
         return 0
-    readme = Path(args.readme)
-    old = readme.read_text(encoding="utf-8")
+    target = Path(args.into)
+    old = target.read_text(encoding="utf-8")
     if START not in old or END not in old:
-        sys.exit(f"{readme} has no {START} ... {END} section")
+        sys.exit(f"{target} has no {START} ... {END} section")
     new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{text}\n{END}", old, flags=re.S)
-    readme.write_text(new, encoding="utf-8")
+    target.write_text(new, encoding="utf-8")
     return 0
 
 
