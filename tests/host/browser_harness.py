@@ -443,8 +443,8 @@ _JS_SELECT_NEW = """async (type) => {
   const app = window.app;
   app.graph.clear();
   const node = window.LiteGraph.createNode(type);
+  node.pos = [200, 200];  // before add: with Nodes 2.0 (1.35) the layout store reads it only then
   app.graph.add(node);
-  node.pos = [200, 200];
   app.canvas.ds.offset = [0, 0];
   app.canvas.ds.scale = 1;
   app.canvas.setDirty(true, true);
@@ -463,20 +463,27 @@ _JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
 
 NODES2_SETTING = "Comfy.VueNodes.Enabled"  # "Modern Node Design (Nodes 2.0)" in the settings dialog
 NODES2_SINCE = (1, 32)  # the first frontend that offers Nodes 2.0 to users (1.27 to 1.31 hide it)
+# Up to 1.42.3 (and 1.41.20) switching Nodes 2.0 on scales the whole saved layout by about 1.2, so nodes
+# open past the window's edge whatever the file says; 1.42.15 (and 1.41.21) keep the saved positions.
+# Measured over ComfyUI 0.8.0 on 1.35.9, 1.38.14, 1.40.10, 1.41.0/.10/.16/.19/.20/.21, 1.42.3/.15.
+NODES2_KEEPS_LAYOUT = (1, 42, 15)
 
 # With Nodes 2.0 each node is a DOM element (data-node-id) and the canvas draws only links: what the user
-# sees is read from those elements. Per widget: its label and every value it shows (text and number
-# fields, the picked option of a combo or an image list, a switch's state).
+# sees is read from those elements. A widget row is a [data-testid=node-widget] (1.4x on) or, before that
+# test id, the outermost element carrying node-id; its label is the first line of text it shows (the number
+# and text fields keep their values out of innerText). Per row: the label and every value it shows (text
+# and number fields, the picked option of a combo or an image list, a switch's state, its text lines).
 _JS_NODES2 = """() => [...document.querySelectorAll('[data-node-id]')].map(el => {
   const r = el.getBoundingClientRect();
   const title = el.querySelector('[data-testid="node-title"]');
-  const widgets = [...el.querySelectorAll('[data-testid="node-widget"]')].map(w => {
-    const label = w.querySelector('[data-testid="widget-layout-field-label"]');
+  let rows = [...el.querySelectorAll('[data-testid="node-widget"]')];
+  if (!rows.length) rows = [...el.querySelectorAll('[node-id]')].filter(w => !w.parentElement.closest('[node-id]'));
+  const widgets = rows.map(w => {
+    const lines = w.innerText.split('\\n').map(l => l.trim()).filter(l => l);
     const shown = [];
     for (const i of w.querySelectorAll('input:not([type=file]), textarea')) shown.push(i.value);
     for (const s of w.querySelectorAll('[role=switch], [role=checkbox]')) shown.push(s.getAttribute('aria-checked'));
-    for (const line of w.innerText.split('\\n')) if (line.trim()) shown.push(line.trim());
-    return {label: label ? label.innerText.trim() : null, shown};
+    return {label: lines.length ? lines[0] : null, shown: shown.concat(lines)};
   });
   return {id: el.getAttribute('data-node-id'), box: [r.x, r.y, r.width, r.height],
           title: title ? title.innerText.trim() : null, widgets};
