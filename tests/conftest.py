@@ -57,10 +57,12 @@ def pytest_terminal_summary(terminalreporter):
     host_tests = sum(1 for r in terminalreporter.stats.get("passed", []) if "tests/host/" in r.nodeid)
     version, pin = host_description(COMFYUI_PATH)
     seen = terminalreporter.config.stash.get(HOST_REPORT, {}).get("frontend")
+    # A run of some test files only (a second frontend on a host whose full run is already recorded).
+    only = [a for a in terminalreporter.config.invocation_params.args if a.split("::")[0].endswith(".py")]
     record = {"version": version, "commit": os.environ.get("PULID_HOST_COMMIT", "?"),
               "frontend": seen or os.environ.get("PULID_FRONTEND") or pin, "frontend_pin": pin,
               "torch": _torch_version(), "date": time.strftime("%Y-%m-%d"), "host_tests_passed": host_tests,
-              **stats}
+              **({"only": only} if only else {}), **stats}
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 

@@ -19,9 +19,13 @@ START, END = "<!-- hosts-table:start -->", "<!-- hosts-table:end -->"
 def table(records):
     rows = ["| ComfyUI | frontend | torch | tested on | what ran |", "|---|---|---|---|---|"]
     for r in records:
-        ran = (f"{r.get('passed', 0)} tests passed ({r.get('host_tests_passed', 0)} through ComfyUI: in-process "
-               f"executor, `generate` both modes, browser test), {r.get('failed', 0)} failed, "
-               f"{r.get('skipped', 0)} skipped")
+        if r.get("only"):  # a run of some files only, e.g. the browser test on a second frontend
+            ran = (f"{r.get('passed', 0)} tests passed ({', '.join(f'`{a}`' for a in r['only'])} only), "
+                   f"{r.get('failed', 0)} failed, {r.get('skipped', 0)} skipped")
+        else:
+            ran = (f"{r.get('passed', 0)} tests passed ({r.get('host_tests_passed', 0)} through ComfyUI: in-process "
+                   f"executor, `generate` both modes, browser test), {r.get('failed', 0)} failed, "
+                   f"{r.get('skipped', 0)} skipped")
         frontend = r["frontend"]
         if r.get("frontend_pin") not in (None, "?", frontend):  # PULID_FRONTEND: another than the host pins
             frontend = f"{frontend} (host pins {r['frontend_pin']})"
