@@ -6,14 +6,17 @@
 # With a ComfyUI host: `make test COMFYUI_PATH=/path/to/ComfyUI VENV=.venv-host TORCH="..."` also installs
 # that ComfyUI's requirements (minus torch*) into VENV, and the host tests run instead of skipping
 # (a skipped host test then fails the run). 0.33 imports torchaudio: TORCH="$(TORCH_0_33)".
+# PULID_FRONTEND=1.58.1 installs that comfyui-frontend-package over the host's pin (users update it on its
+# own), and the browser test checks that one; the same VENV is reused, only this step runs again.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 TORCH_0_33 := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
 COMFYUI_PATH ?=
+PULID_FRONTEND ?=
 PY := $(VENV)/bin/python
-HOST_STAMP := $(VENV)/.host-$(subst /,_,$(abspath $(COMFYUI_PATH)))
-export COMFYUI_PATH
+HOST_STAMP := $(VENV)/.host-$(subst /,_,$(abspath $(COMFYUI_PATH)))$(if $(PULID_FRONTEND),-frontend-$(PULID_FRONTEND))
+export COMFYUI_PATH PULID_FRONTEND
 
 .PHONY: test venv clean
 
@@ -34,6 +37,7 @@ $(HOST_STAMP): $(VENV)/.installed
 	grep -v -E '^(torch|torchvision|torchaudio)([<>=~ ]|$$)|^#|^$$' "$(COMFYUI_PATH)/requirements.txt" \
 		> $(VENV)/host-requirements.txt
 	$(PY) -m pip install -q -r $(VENV)/host-requirements.txt torchsde
+	$(if $(PULID_FRONTEND),$(PY) -m pip install -q comfyui-frontend-package==$(PULID_FRONTEND))
 	touch $@
 
 clean:

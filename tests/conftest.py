@@ -2,7 +2,8 @@
 rule of a host run: with COMFYUI_PATH set, a host test that skips fails (the harness lost the host).
 
 PULID_HOST_REPORT=<file> appends one JSON line per host run (version, commit, frontend, counts) for
-CONTRIBUTING.md's "Supported ComfyUI" table (tools/hosts_table.py).
+CONTRIBUTING.md's "Supported ComfyUI" table (tools/hosts_table.py). The frontend is the one the browser test
+saw running (PULID_FRONTEND may put a newer one over the host's pin), else the one asked for.
 """
 import json
 import os
@@ -18,6 +19,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+HOST_REPORT = pytest.StashKey[dict]()
 
 
 def _is_host_test(item):
@@ -34,8 +36,14 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"host test skipped on a host run (COMFYUI_PATH={COMFYUI_PATH}): {reason}"
 
 
+@pytest.fixture(scope="session")
+def host_report(request):
+    """Facts a host test measured for the PULID_HOST_REPORT line (the browser test: "frontend")."""
+    return request.config.stash.setdefault(HOST_REPORT, {})
+
+
 def host_description(path):
-    """(version, frontend) of the ComfyUI at `path`, read from its files."""
+    """(version, frontend pin) of the ComfyUI at `path`, read from its files."""
     version = re.search(r'__version__\s*=\s*"([^"]+)"', (Path(path) / "comfyui_version.py").read_text())
     pin = re.search(r"^comfyui-frontend-package==(\S+)", (Path(path) / "requirements.txt").read_text(), re.M)
     return (version.group(1) if version else "?"), (pin.group(1) if pin else "?")
@@ -47,10 +55,14 @@ def pytest_terminal_summary(terminalreporter):
         return
     stats = {k: len(v) for k, v in terminalreporter.stats.items() if k in ("passed", "failed", "skipped", "error")}
     host_tests = sum(1 for r in terminalreporter.stats.get("passed", []) if "tests/host/" in r.nodeid)
-    version, frontend = host_description(COMFYUI_PATH)
-    record = {"version": version, "commit": os.environ.get("PULID_HOST_COMMIT", "?"), "frontend": frontend,
+    version, pin = host_description(COMFYUI_PATH)
+    seen = terminalreporter.config.stash.get(HOST_REPORT, {}).get("frontend")
+    # A run of some test files only (a second frontend on a host whose full run is already recorded).
+    only = [a for a in terminalreporter.config.invocation_params.args if a.split("::")[0].endswith(".py")]
+    record = {"version": version, "commit": os.environ.get("PULID_HOST_COMMIT", "?"),
+              "frontend": seen or os.environ.get("PULID_FRONTEND") or pin, "frontend_pin": pin,
               "torch": _torch_version(), "date": time.strftime("%Y-%m-%d"), "host_tests_passed": host_tests,
-              **stats}
+              **({"only": only} if only else {}), **stats}
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 

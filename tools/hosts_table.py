@@ -1,8 +1,9 @@
 """The "Supported ComfyUI" table of CONTRIBUTING.md, made from what the host runs recorded.
 
 .ci/run sets PULID_HOST_REPORT=.ci/last/hosts.jsonl for each host run; tests/conftest.py appends one
-JSON line per run there (version, commit, frontend pin, torch, date, pytest counts). This prints the
-table, or with --into FILE rewrites the part of FILE (CONTRIBUTING.md) between the hosts-table markers.
+JSON line per run there (version, commit, frontend that ran and the host's pin, torch, date, pytest
+counts). This prints the table, or with --into FILE rewrites the part of FILE (CONTRIBUTING.md) between
+the hosts-table markers.
 
     python tools/hosts_table.py .ci/last/hosts.jsonl [--into CONTRIBUTING.md]
 """
@@ -18,10 +19,17 @@ START, END = "<!-- hosts-table:start -->", "<!-- hosts-table:end -->"
 def table(records):
     rows = ["| ComfyUI | frontend | torch | tested on | what ran |", "|---|---|---|---|---|"]
     for r in records:
-        ran = (f"{r.get('passed', 0)} tests passed ({r.get('host_tests_passed', 0)} through ComfyUI: in-process "
-               f"executor, `generate` both modes, browser test), {r.get('failed', 0)} failed, "
-               f"{r.get('skipped', 0)} skipped")
-        rows.append(f"| {r['version']} (`{r['commit']}`) | {r['frontend']} | {r['torch']} | {r['date']} | {ran} |")
+        if r.get("only"):  # a run of some files only, e.g. the browser test on a second frontend
+            ran = (f"{r.get('passed', 0)} tests passed ({', '.join(f'`{a}`' for a in r['only'])} only), "
+                   f"{r.get('failed', 0)} failed, {r.get('skipped', 0)} skipped")
+        else:
+            ran = (f"{r.get('passed', 0)} tests passed ({r.get('host_tests_passed', 0)} through ComfyUI: in-process "
+                   f"executor, `generate` both modes, browser test), {r.get('failed', 0)} failed, "
+                   f"{r.get('skipped', 0)} skipped")
+        frontend = r["frontend"]
+        if r.get("frontend_pin") not in (None, "?", frontend):  # PULID_FRONTEND: another than the host pins
+            frontend = f"{frontend} (host pins {r['frontend_pin']})"
+        rows.append(f"| {r['version']} (`{r['commit']}`) | {frontend} | {r['torch']} | {r['date']} | {ran} |")
     return "\n".join(rows)
 
 

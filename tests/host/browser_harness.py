@@ -9,6 +9,8 @@ Why each piece exists:
   requirements.txt, and the old and new hosts pin different ones. A frontend that does not match
   the host proves nothing, so the pins the venv does not satisfy are installed once with
   `pip install --target` into a cache folder that goes first on the server's PYTHONPATH.
+  PULID_FRONTEND=<version> replaces the frontend pin: users update the frontend package on its own
+  (`pip install -U comfyui-frontend-package`), so a newer one than the host pins is a setup we meet.
 - The server gets a throw-away base directory (custom_nodes/ with a symlink to this repo, models/,
   input/, output/, user/) so the host checkout is never written to and runs cannot see each other.
 - Model combos are filled by asking the server itself: a probe file is dropped in every model
@@ -76,6 +78,27 @@ def host_pins(comfy_path) -> dict[str, str]:
     return pins
 
 
+FRONTEND_DIST = "comfyui-frontend-package"
+
+
+def wanted_packages(comfy_path) -> dict[str, str]:
+    """The host's pins, with the frontend replaced by PULID_FRONTEND when that is set."""
+    pins = host_pins(comfy_path)
+    if os.environ.get("PULID_FRONTEND"):
+        pins[FRONTEND_DIST] = os.environ["PULID_FRONTEND"]
+    return pins
+
+
+def frontend_wanted(comfy_path) -> str:
+    """The frontend version this run is for (PULID_FRONTEND, else the host's pin); "" when there is none."""
+    return wanted_packages(comfy_path).get(FRONTEND_DIST, "")
+
+
+def version_tuple(version) -> tuple:
+    """(1, 58, 1) from "1.58.1"; the leading numbers only, so "1.60.0rc1" compares as (1, 60, 0)."""
+    return tuple(int(m) for m in re.findall(r"\d+", str(version))[:3])
+
+
 def _installed_version(python, dist):
     code = ("import importlib.metadata as m, sys\n"
             "try: print(m.version(sys.argv[1]))\n"
@@ -85,12 +108,13 @@ def _installed_version(python, dist):
 
 
 def host_packages_dir(comfy_path, cache_root, python=sys.executable) -> Path | None:
-    """A folder holding the host's pinned frontend packages, or None when the venv already has them.
+    """A folder holding the host's pinned frontend packages (PULID_FRONTEND's frontend instead of the pinned
+    one when set), or None when the venv already has them.
 
     Installed once per set of pins (the folder name is a hash of them) and reused afterwards.
     Raises RuntimeError when the pins cannot be installed (no registry access).
     """
-    pins = host_pins(comfy_path)
+    pins = wanted_packages(comfy_path)
     missing = {d: v for d, v in pins.items() if _installed_version(python, d) != v}
     if not missing:
         return None
@@ -358,10 +382,11 @@ _JS_STATE = """() => {
   const visit = (graph) => {
     for (const n of graph._nodes || graph.nodes || []) {
       nodes.push({
-        id: String(n.id), type: n.type, known: !!registered[n.type], has_errors: !!n.has_errors,
+        id: String(n.id), type: n.type, title: n.title, known: !!registered[n.type], has_errors: !!n.has_errors,
         pos: [n.pos[0], n.pos[1]], size: [n.size[0], n.size[1]],
         widgets: (n.widgets || []).filter(w => w.serialize !== false)
-            .map(w => ({name: w.name, value: w.value === undefined ? null : w.value})),
+            .map(w => ({name: w.name, label: w.label || null, type: w.type || null,
+                        value: w.value === undefined ? null : w.value})),
       });
       if (n.subgraph) visit(n.subgraph);
     }
@@ -418,8 +443,8 @@ _JS_SELECT_NEW = """async (type) => {
   const app = window.app;
   app.graph.clear();
   const node = window.LiteGraph.createNode(type);
+  node.pos = [200, 200];  // before add: with Nodes 2.0 (1.35) the layout store reads it only then
   app.graph.add(node);
-  node.pos = [200, 200];
   app.canvas.ds.offset = [0, 0];
   app.canvas.ds.scale = 1;
   app.canvas.setDirty(true, true);
@@ -435,6 +460,34 @@ _JS_SELECTED = """() => {
 }"""
 
 _JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
+
+NODES2_SETTING = "Comfy.VueNodes.Enabled"  # "Modern Node Design (Nodes 2.0)" in the settings dialog
+NODES2_SINCE = (1, 32)  # the first frontend that offers Nodes 2.0 to users (1.27 to 1.31 hide it)
+# Up to 1.42.3 (and 1.41.20) switching Nodes 2.0 on scales the whole saved layout by about 1.2, so nodes
+# open past the window's edge whatever the file says; 1.42.15 (and 1.41.21) keep the saved positions.
+# Measured over ComfyUI 0.8.0 on 1.35.9, 1.38.14, 1.40.10, 1.41.0/.10/.16/.19/.20/.21, 1.42.3/.15.
+NODES2_KEEPS_LAYOUT = (1, 42, 15)
+
+# With Nodes 2.0 each node is a DOM element (data-node-id) and the canvas draws only links: what the user
+# sees is read from those elements. A widget row is a [data-testid=node-widget] (1.4x on) or, before that
+# test id, the outermost element carrying node-id; its label is the first line of text it shows (the number
+# and text fields keep their values out of innerText). Per row: the label and every value it shows (text
+# and number fields, the picked option of a combo or an image list, a switch's state, its text lines).
+_JS_NODES2 = """() => [...document.querySelectorAll('[data-node-id]')].map(el => {
+  const r = el.getBoundingClientRect();
+  const title = el.querySelector('[data-testid="node-title"]');
+  let rows = [...el.querySelectorAll('[data-testid="node-widget"]')];
+  if (!rows.length) rows = [...el.querySelectorAll('[node-id]')].filter(w => !w.parentElement.closest('[node-id]'));
+  const widgets = rows.map(w => {
+    const lines = w.innerText.split('\\n').map(l => l.trim()).filter(l => l);
+    const shown = [];
+    for (const i of w.querySelectorAll('input:not([type=file]), textarea')) shown.push(i.value);
+    for (const s of w.querySelectorAll('[role=switch], [role=checkbox]')) shown.push(s.getAttribute('aria-checked'));
+    return {label: lines.length ? lines[0] : null, shown: shown.concat(lines)};
+  });
+  return {id: el.getAttribute('data-node-id'), box: [r.x, r.y, r.width, r.height],
+          title: title ? title.innerText.trim() : null, widgets};
+})"""
 
 
 @dataclass
@@ -517,25 +570,85 @@ class Frontend:
     def help_page(self, node_type, timeout=30_000) -> str:
         """What the frontend's node help shows for `node_type`, opened as a user does: one node of that type on
         an empty canvas, selected, then the info button of the selection toolbox (frontend 1.2x opens the node
-        library's help page, 1.4x the right side panel's Info tab; both render the markdown the same way)."""
+        library's help page, 1.4x and 1.5x the right side panel's Info tab). All of them show it in a
+        `.node-help-content` box: the rendered web/docs page, or a fallback built from the node's description
+        and input tooltips when the page is missing; the caller tells the two apart by the page's own text."""
         title = self.page.evaluate(_JS_SELECT_NEW, node_type)
-        # As a user does: press on the title bar. The page's first press after a load only focuses the
-        # canvas, so press until the node is selected.
+        self._select(title)
+        self.page.locator('[data-testid="info-button"]').first.click(timeout=timeout)
+        # The box first holds a spinner while the page loads; these are the markdown and fallback blocks of
+        # 1.27 to 1.49 (.markdown-content, .fallback-content) and of 1.5x (.comfy-markdown-content, both).
+        blocks = ".markdown-content, .fallback-content, .comfy-markdown-content"
+        self.page.locator(f".node-help-content :is({blocks})").first.wait_for(timeout=timeout)
+        self.page.wait_for_timeout(300)
+        return self.page.locator(".node-help-content").first.inner_text()
+
+    def _select(self, title):
+        """Select the one node on the canvas as a user does: press on its title bar, a DOM element with
+        Nodes 2.0 and a spot on the canvas otherwise (the page's first press after a load only focuses the
+        canvas, so press until the node is selected)."""
         for _ in range(3):
-            self.page.mouse.move(title["x"], title["y"])
-            self.page.mouse.down()
-            self.page.wait_for_timeout(100)
-            self.page.mouse.up()
+            dom_title = self.page.locator('[data-node-id] [data-testid="node-title"]')
+            if dom_title.count():
+                dom_title.first.click()
+            else:
+                self.page.mouse.move(title["x"], title["y"])
+                self.page.mouse.down()
+                self.page.wait_for_timeout(100)
+                self.page.mouse.up()
             self.page.wait_for_timeout(300)
             if self.page.evaluate(_JS_SELECTED) == 1:
-                break
-        self.page.locator('[data-testid="info-button"]').first.click(timeout=timeout)
-        shown = self.page.locator(".node-help-content .markdown-content, .node-help-content .fallback-content")
-        shown.first.wait_for(timeout=timeout)
+                return
+        raise AssertionError("could not select the node by pressing on its title")
+
+    # -- Nodes 2.0
+
+    def set_nodes2(self, on: bool):
+        """Switch Nodes 2.0 on or off, as its toggle in the settings dialog does (no reload needed)."""
+        self.page.evaluate("([k, v]) => window.app.extensionManager.setting.set(k, v)", [NODES2_SETTING, on])
         self.page.wait_for_timeout(300)
-        if not self.page.locator(".node-help-content .markdown-content").count():
-            return ""  # the fallback: the frontend found no help page and shows the node's description
-        return self.page.locator(".node-help-content .markdown-content").first.inner_text()
+
+    def nodes2_shown(self, count, timeout=30_000) -> list:
+        """The DOM nodes of the loaded graph once `count` of them are there: id, box on the page, title and
+        widgets (label and shown values), from what the page shows, not from the graph's data."""
+        self.page.wait_for_function("(n) => document.querySelectorAll('[data-node-id]').length >= n", arg=count,
+                                    timeout=timeout)
+        self.page.wait_for_timeout(300)  # widgets fill in on the next frames
+        return self.page.evaluate(_JS_NODES2)
+
+    def queue_from_run_button(self, server, timeout=30_000):
+        """Press the Run button as a user does; return (prompt the frontend sent, HTTP status, response).
+
+        The POST is validated by the server for real but through `server.queue_and_cancel` (a private
+        client id, then the queue cleared), and its answer goes back to the page: nothing runs, so no
+        execution error of the placeholder models reaches the page's later checks. The "Job queued" banner
+        the page then shows (1.4x on; it has no close button) is waited out, or the next load would count it
+        as a dialog.
+        """
+        sent = {}
+
+        def handle(route, request):
+            if request.method != "POST":
+                return route.continue_()
+            sent["prompt"] = request.post_data_json["prompt"]
+            sent["status"], sent["response"] = server.queue_and_cancel(sent["prompt"])
+            route.fulfill(status=sent["status"], content_type="application/json", body=json.dumps(sent["response"]))
+
+        self.page.route("**/prompt", handle)
+        try:
+            self.page.locator('[data-testid="queue-button"]').first.click(timeout=timeout)
+            deadline = time.monotonic() + timeout / 1000
+            while "response" not in sent and time.monotonic() < deadline:
+                self.page.wait_for_timeout(100)
+        finally:
+            self.page.unroute("**/prompt", handle)
+        if "response" not in sent:
+            raise AssertionError("pressing Run sent no prompt to the server")
+        banner = self.page.locator('[data-testid="queue-notification-banner"]')
+        with contextlib.suppress(Exception):  # frontends without the banner
+            banner.first.wait_for(state="visible", timeout=3_000)
+        banner.first.wait_for(state="hidden", timeout=timeout)
+        return sent["prompt"], sent["status"], sent["response"]
 
     def display_names(self, node_types, locale) -> list:
         """The titles new nodes of `node_types` get when the frontend's language is `locale` (a page reload

@@ -1,7 +1,10 @@
 """The shared workflows in the real ComfyUI frontend: they load clean, convert to their API copy, validate.
 
-Runs against the ComfyUI checkout in COMFYUI_PATH with the frontend package that checkout pins,
-in Debian's headless Chromium driven by Playwright. Skipped when any of the three is missing.
+Runs against the ComfyUI checkout in COMFYUI_PATH with the frontend package that checkout pins (or the
+version in PULID_FRONTEND, installed over the pin), in Debian's headless Chromium driven by Playwright.
+Skipped when any of the three is missing. On frontends that offer Nodes 2.0 (DOM nodes instead of canvas
+drawing) the workflows and the help page are checked a second time with it on; on older ones those tests
+are not collected, so a host run never counts them as skipped.
 
 Two control cases built only from ComfyUI core nodes prove the harness itself before it judges
 our files: a plain text-to-image graph must pass every check, and a graph with an unknown node
@@ -47,6 +50,10 @@ def _why_skip():
 
 
 pytestmark = [pytest.mark.host, pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")]
+FRONTEND = bh.frontend_wanted(COMFYUI_PATH) if COMFYUI_PATH and (Path(COMFYUI_PATH) / "requirements.txt").is_file() \
+    else ""
+NODES2 = bool(FRONTEND) and bh.version_tuple(FRONTEND) >= bh.NODES2_SINCE
+NODES2_KEEPS_LAYOUT = bool(FRONTEND) and bh.version_tuple(FRONTEND) >= bh.NODES2_KEEPS_LAYOUT
 
 
 # ---------------------------------------------------------------- the core-node control graph
@@ -103,7 +110,7 @@ CONTROL_API = {
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory):
+def host(tmp_path_factory, host_report):
     """Server + browser for the whole module; both are stopped however the tests end."""
     cache = bh.REPO / "tests" / "_generated"
     packages = bh.host_packages_dir(COMFYUI_PATH, cache, python=COMFYUI_PYTHON)
@@ -116,6 +123,7 @@ def host(tmp_path_factory):
                                 extra_models=[e for w in WORKFLOWS for e in bh.model_entries(w.ui)])
         info = server.get("/object_info", timeout=120)
         with bh.Frontend(server.url) as ui:
+            host_report["frontend"] = ui.version  # the host report names the frontend that really ran
             yield {"server": server, "ui": ui, "info": info, "shots": work / "screenshots"}
 
 
@@ -135,12 +143,13 @@ def _assert_validates(server, prompt, label):
 # ---------------------------------------------------------------- harness checks
 
 
-def test_frontend_is_the_hosts_pin(host):
-    pin = bh.host_pins(COMFYUI_PATH)["comfyui-frontend-package"]
+def test_frontend_is_the_one_asked_for(host):
+    """The host's pin, or PULID_FRONTEND: a run on another frontend than it claims would prove nothing."""
     # 0.3.x logs "ComfyUI frontend version: X", later hosts "comfyui-frontend-package version: X" in colour.
     log = re.sub(r"\x1b\[[0-9;]*m", "", host["server"].log_text())
-    assert re.search(rf"(ComfyUI frontend|comfyui-frontend-package) version: {re.escape(pin)}\b", log), log[-3000:]
-    assert host["ui"].version == pin
+    assert re.search(rf"(ComfyUI frontend|comfyui-frontend-package) version: {re.escape(FRONTEND)}\b", log), \
+        log[-3000:]
+    assert host["ui"].version == FRONTEND
 
 
 def test_core_graph_passes_every_check(host):
@@ -247,13 +256,20 @@ def test_migrated_cubiq_workflow_in_frontend(host):
 # ---------------------------------------------------------------- help pages and translations
 
 
-def test_help_panel_shows_our_page(host):
-    """web/docs/<NodeId>.md is what the frontend's node help shows (not its fallback from the description)."""
-    text = host["ui"].help_page("PuLIDSDXLApply")
+def _assert_help_is_our_page(text):
+    """The Info panel shows web/docs/PuLIDSDXLApply.md, not the frontend's fallback built from the node's
+    description and input tooltips (which also name the inputs and `fidelity`): the page's own headings and
+    recipe line are only in the page."""
     page = (bh.REPO / "web" / "docs" / "PuLIDSDXLApply.md").read_text(encoding="utf-8")
     title = page.splitlines()[0].lstrip("# ").strip()
-    assert title in text, f"the help panel shows {text[:300]!r}, not web/docs/PuLIDSDXLApply.md"
-    assert "fidelity" in text and "attn_mask" in text
+    for own in (title, "Recipe", "Errors and their fix", "Start with weight 0.8, fidelity."):
+        assert own in text, f"the help panel shows {text[:300]!r}, not web/docs/PuLIDSDXLApply.md ({own!r} missing)"
+    assert "attn_mask" in text
+
+
+def test_help_panel_shows_our_page(host):
+    """web/docs/<NodeId>.md is what the frontend's node help shows (not its fallback from the description)."""
+    _assert_help_is_our_page(host["ui"].help_page("PuLIDSDXLApply"))
     host["ui"].close_dialogs()
 
 
@@ -263,3 +279,118 @@ def test_zh_locale_shows_translated_names(host):
     node_types = ("PuLIDSDXLApply", "PuLIDSDXLEncodeFace")
     assert host["ui"].display_names(node_types, "zh") == [zh[t]["display_name"] for t in node_types]
     assert host["ui"].titles(node_types) == [en[t]["display_name"] for t in node_types]  # English again after
+
+
+# ---------------------------------------------------------------- Nodes 2.0
+# Defined only for frontends that offer it: an empty parametrization or a skip would fail a host run.
+
+# Not a field of its own in Nodes 2.0: drawn as an icon button inside the seed's number field.
+NODES2_NOT_FIELDS = {"control_after_generate", "control_before_generate"}
+
+
+def _shows(value, shown):
+    """Whether a widget showing the strings `shown` shows `value`; a number at the precision it is shown with
+    (weight 0.8 as "0.80"), a switch as its aria-checked state."""
+    if isinstance(value, bool):
+        return str(value).lower() in shown
+    if isinstance(value, (int, float)):
+        for text in shown:
+            try:
+                number = float(text.replace(",", ""))
+            except ValueError:
+                continue
+            decimals = len(text.split(".", 1)[1]) if "." in text else 0
+            if abs(number - value) <= 0.5 * 10 ** -decimals + 1e-9:
+                return True
+        return False
+    return str(value) in shown
+
+
+def _nodes2_problems(ui_graph, report, dom, keeps_layout=True):
+    """What a user would miss on screen: a node of `ui_graph` not drawn or off screen, a wrong title, a widget
+    or value not shown. The values come from the graph (equal to the file: test_workflow_in_frontend).
+    Without `keeps_layout` (frontends that rescale the saved layout) a node only has to be drawn somewhere."""
+    problems = []
+    graph = {n["id"]: n for n in report.nodes}
+    shown = {n["id"]: n for n in dom}
+    width, height = bh.VIEWPORT["width"], bh.VIEWPORT["height"]
+    for node in bh.ui_nodes(ui_graph):
+        nid, label = str(node["id"]), f"#{node['id']} {node['type']}"
+        el = shown.get(nid)
+        if el is None:
+            problems.append(f"{label}: no DOM node")
+            continue
+        # Its title bar where the saved layout puts it, inside the window; how tall the node grows below it is
+        # the frontend's styling (1.42 draws widget rows taller than 1.58 does).
+        x, y, w, h = el["box"]
+        if not (w > 0 and h > 0):
+            problems.append(f"{label}: drawn with no size ({el['box']})")
+        elif keeps_layout and not (0 <= x < width and 0 <= y < height):
+            problems.append(f"{label}: not on screen when the workflow opens ({el['box']})")
+        title = node.get("title") or graph[nid]["title"]
+        if el["title"] != title:
+            problems.append(f"{label}: title {el['title']!r}, expected {title!r}")
+        for widget in graph[nid]["widgets"]:
+            if widget["type"] == "button" or widget["name"] in NODES2_NOT_FIELDS:
+                continue
+            names = {widget["name"], widget["label"]}
+            fields = [f for f in el["widgets"] if f["label"] in names]
+            if not fields and isinstance(widget["value"], str):  # multi-line text has no label of its own
+                fields = [f for f in el["widgets"] if f["label"] is None and widget["value"] in f["shown"]]
+            if not fields:
+                problems.append(f"{label}: widget {widget['name']} not shown")
+            elif not any(_shows(widget["value"], f["shown"]) for f in fields):
+                problems.append(f"{label}: widget {widget['name']} shows {fields[0]['shown']}, "
+                                f"holds {widget['value']!r}")
+    return problems
+
+
+if NODES2:
+    @pytest.fixture
+    def nodes2(host):
+        """Nodes 2.0 on for one test, as its settings toggle does; off again after, whatever happens."""
+        host["ui"].set_nodes2(True)
+        try:
+            yield host
+        finally:
+            host["ui"].close_dialogs()
+            host["ui"].set_nodes2(False)
+
+    def test_nodes2_check_sees_what_is_wrong(nodes2):
+        """The control graph passes the Nodes 2.0 check, and the check catches a value the page does not show
+        and a node it does not draw: it cannot pass a graph just because it read nothing."""
+        graph = copy.deepcopy(CONTROL_UI)
+        graph["extra"]["ds"] = {"scale": 1, "offset": [0, 0]}
+        report = nodes2["ui"].load(graph)
+        _assert_loads_clean(report, "control graph")
+        dom = nodes2["ui"].nodes2_shown(len(report.nodes))
+        assert not _nodes2_problems(graph, report, dom, NODES2_KEEPS_LAYOUT)
+        wrong = copy.deepcopy(report)
+        steps = next(w for n in wrong.nodes if n["id"] == "5" for w in n["widgets"] if w["name"] == "steps")
+        steps["value"] = 21  # the page shows 20
+        problems = _nodes2_problems(graph, wrong, dom, NODES2_KEEPS_LAYOUT)
+        assert len(problems) == 1 and problems[0].startswith("#5 KSampler: widget steps shows "), problems
+        missing = [n for n in dom if n["id"] != "6"]
+        assert _nodes2_problems(graph, report, missing, NODES2_KEEPS_LAYOUT) == ["#6 VAEDecode: no DOM node"]
+
+    @pytest.mark.parametrize("wf", WORKFLOWS, ids=[w.name for w in WORKFLOWS])
+    def test_workflow_in_nodes2(nodes2, wf):
+        """With Nodes 2.0 each node is a DOM element: every node of the workflow is drawn on screen with its
+        title and every widget showing the file's value, and the Run button queues the API copy's prompt."""
+        ui = nodes2["ui"]
+        report = ui.load(copy.deepcopy(wf.ui))
+        _assert_loads_clean(report, wf.ui_path.name)
+        dom = ui.nodes2_shown(len(report.nodes))
+        problems = _nodes2_problems(wf.ui, report, dom, NODES2_KEEPS_LAYOUT)
+        assert not problems, f"{wf.ui_path.name} with Nodes 2.0:\n" + "\n".join(problems)
+
+        prompt, status, resp = ui.queue_from_run_button(nodes2["server"])
+        assert status == 200 and not resp.get("node_errors"), \
+            f"{wf.ui_path.name}: Run was rejected (HTTP {status}): {json.dumps(resp, indent=1)[:3000]}"
+        assert bh.prompt_core(prompt, nodes2["info"]) == bh.prompt_core(wf.api), \
+            f"{wf.ui_path.name}: Run with Nodes 2.0 queues a prompt that differs from {wf.api_path.name}"
+        assert not ui.errors, f"{wf.ui_path.name}: console errors with Nodes 2.0: {ui.errors}"
+
+    def test_help_panel_in_nodes2(nodes2):
+        """The same help page, with the node selected by a click on its DOM title bar."""
+        _assert_help_is_our_page(nodes2["ui"].help_page("PuLIDSDXLApply"))
