@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pulid.catalog import EVA_CLIP, INSIGHTFACE_MODEL
 from pulid.errors import PulidError
 
 from .layout import arrange, auto_columns, node_box, pair
@@ -26,7 +27,6 @@ from .layout import arrange, auto_columns, node_box, pair
 CUBIQ_NODES = ("PulidModelLoader", "PulidEvaClipLoader", "PulidInsightFaceLoader", "ApplyPulid", "ApplyPulidAdvanced")
 TYPES = {"PULID": "PULID_SDXL_MODEL", "FACEANALYSIS": "PULID_SDXL_FACE_ENCODER"}
 PROJECTION = {"ortho_v2": "v2", "ortho": "v1", "none": "off"}
-EVA_CLIP_FILE = "EVA02_CLIP_L_336_psz14_s6B.pt"
 ENCODE_DEFAULTS = {"face": "largest", "multi_image": "auto", "skip_faceless": False}
 
 # cubiq's widgets in their order, and ours.
@@ -145,8 +145,8 @@ def _migrate_api(prompt):
         if kind == "PulidEvaClipLoader":
             del prompt[key]
         elif kind == "PulidInsightFaceLoader":
-            node.update(class_type=OUR_TYPE[kind], inputs={"eva_clip_file": EVA_CLIP_FILE,
-                                                           "insightface_model": "antelopev2",
+            node.update(class_type=OUR_TYPE[kind], inputs={"eva_clip_file": EVA_CLIP.filename,
+                                                           "insightface_model": INSIGHTFACE_MODEL,
                                                            "provider": inputs.get("provider", "CPU")})
         elif kind == "PulidModelLoader":
             node["class_type"] = OUR_TYPE[kind]
@@ -242,7 +242,7 @@ class _UIMigration:
     def _convert_loader(self, node):
         values = self._values(node)
         if node["type"] == "PulidInsightFaceLoader":
-            values = {"eva_clip_file": EVA_CLIP_FILE, "insightface_model": "antelopev2",
+            values = {"eva_clip_file": EVA_CLIP.filename, "insightface_model": INSIGHTFACE_MODEL,
                       "provider": values.get("provider", "CPU")}
         self._rename(node, OUR_TYPE[node["type"]], values)
 
@@ -305,7 +305,7 @@ class _UIMigration:
         node_id = max(self.nodes) + 1
         xs, ys = zip(*(_pos(n) for n in self.wf["nodes"]))
         pos = self._free_spot(min(xs), min(ys) - NOTE_SIZE[1] - 60, *NOTE_SIZE)
-        text = "Migrated from cubiq's PuLID_ComfyUI by `python -m pulid migrate`:\n" + "\n".join(
+        text = "Migrated from cubiq's PuLID_ComfyUI by `python -m pulid_cli migrate`:\n" + "\n".join(
             f"- {note}" for note in self.notes)
         note = {"id": node_id, "type": "Note", "pos": pos, "size": list(NOTE_SIZE), "flags": {}, "order": 0,
                 "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": [text],

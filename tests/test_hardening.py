@@ -12,7 +12,7 @@ from pack import ROOT, pack_module
 errors = pack_module("pulid.errors")
 checkpoint = pack_module("pulid.checkpoint")
 embedding = pack_module("pulid.embedding")
-host = pack_module("nodes.host")
+folders_nodes = pack_module("nodes.folders")
 embeds_nodes = pack_module("nodes.embeds")
 apply_nodes = pack_module("nodes.apply")
 face = pack_module("pulid.face")
@@ -160,13 +160,13 @@ def test_nested_antelopev2_folder_names_what_it_lacks(tmp_path):
 
 def test_loader_node_folder_lookup_words_it_the_same(tmp_path, monkeypatch):
     roots = [str(tmp_path / "a"), str(tmp_path / "b")]
-    monkeypatch.setattr(host, "_model_roots", lambda name: roots if name == "insightface" else [])
+    monkeypatch.setattr(folders_nodes, "_model_roots", lambda name: roots if name == "insightface" else [])
     folders = [os.path.join(root, "models", "antelopev2") for root in roots]
     with pytest.raises(errors.ModelFileError) as err:  # no folder at all
-        host.insightface_dir("antelopev2")
+        folders_nodes.insightface_dir("antelopev2")
     assert str(err.value) == str(face.antelopev2_not_found(", ".join(folders)))
     assert_row_for(str(err.value))
     antelopev2_folder(folders[0], [])  # an empty folder: the face encoder's error names it and both files
-    assert host.insightface_dir("antelopev2") == folders[0]
+    assert folders_nodes.insightface_dir("antelopev2") == folders[0]
     antelopev2_folder(os.path.join(folders[1], "antelopev2"), face.ANTELOPE_FILES)  # complete, one level deeper
-    assert host.insightface_dir("antelopev2") == os.path.join(folders[1], "antelopev2")
+    assert folders_nodes.insightface_dir("antelopev2") == os.path.join(folders[1], "antelopev2")
