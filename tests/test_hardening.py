@@ -16,6 +16,7 @@ folders_nodes = pack_module("nodes.folders")
 embeds_nodes = pack_module("nodes.embeds")
 apply_nodes = pack_module("nodes.apply")
 face = pack_module("pulid.face")
+eva_clip = pack_module("pulid.eva_clip")
 similarity = pack_module("pulid.similarity")
 
 
@@ -98,6 +99,29 @@ def test_damaged_and_malicious_checkpoints_have_their_rows(tmp_path, damage):
         checkpoint.read_state_dict(str(path))
     message = str(err.value)
     assert ("was refused" in message) == (damage == "code")
+    assert_row_for(message)
+
+
+@pytest.mark.parametrize("damage", ["cut", "code"])
+@pytest.mark.parametrize("reader", ["eva-clip", "facexlib"])
+def test_every_weights_file_tells_damage_from_code_with_its_own_opening(tmp_path, reader, damage):
+    """EVA-CLIP and the facexlib nets are read by the same reader as PuLID checkpoints: a cut download is
+    "truncated or corrupt", a file naming code is "refused", each under its loader's own opening words."""
+    name = "EVA02_CLIP_L_336_psz14_s6B.pt" if reader == "eva-clip" else "parsing_bisenet.pth"
+    path = tmp_path / name
+    torch.save({"a": torch.ones(3) if damage == "cut" else os.getcwd}, path, _use_new_zipfile_serialization=False)
+    if damage == "cut":
+        path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(errors.PulidFormatError) as err:
+        if reader == "eva-clip":
+            eva_clip.load_eva_clip(path)
+        else:
+            face._load_torch_net(tmp_path, name, build=None)
+    message = str(err.value)
+    kind = "PyTorch or safetensors" if reader == "eva-clip" else "PyTorch"
+    assert message.startswith(f"{path}: cannot be read as a {kind} checkpoint: it "), message
+    assert ("was refused" in message) == (damage == "code")
+    assert ("is truncated or corrupt" in message) == (damage == "cut")
     assert_row_for(message)
 
 
