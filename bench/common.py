@@ -49,14 +49,14 @@ def machine():
 
 
 def start_comfy(path, device):
-    """Import ComfyUI from `path` (CPU mode unless a GPU was asked for) and return the pack's host module."""
+    """Import ComfyUI from `path` (CPU mode unless a GPU was asked for) and return the pack's nodes package."""
     if not path or not os.path.isfile(os.path.join(path, "comfy", "model_management.py")):
         sys.exit("This benchmark needs ComfyUI: pass --comfyui <checkout> or set COMFYUI_PATH.")
     import comfyui_inprocess
     from pack import pack_module
 
     comfyui_inprocess.import_comfyui(path, cpu=device == "cpu")
-    return pack_module("nodes.host")
+    return pack_module("nodes")
 
 
 def build_sdxl(device, dtype, seed=0):

@@ -104,7 +104,7 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
-    host = start_comfy(args.comfyui, args.device)
+    nodes = start_comfy(args.comfyui, args.device)
     from pulid.attention import DEFAULT_WEIGHT, resolve_preset
     from pulid.embedding import IDEmbedding
 
@@ -115,7 +115,7 @@ def main():
     def patched():
         """A patch from a fresh copy of the embeddings: its ID K/V are projected and counted anew."""
         fresh = IDEmbedding(embeds.cond.clone(), embeds.uncond.clone(), embeds.version, dict(embeds.metadata))
-        return host.patch_model(base, pulid, fresh, weight=DEFAULT_WEIGHT["v1.1"], num_zero=num_zero,
+        return nodes.patch.patch_model(base, pulid, fresh, weight=DEFAULT_WEIGHT["v1.1"], num_zero=num_zero,
                                 ortho=ortho, start_at=0.0, end_at=1.0)
 
     sample(base, args.size, steps=1)  # warm-up: UNet on the device, allocator caches filled

@@ -35,7 +35,7 @@ def main():
                         help="round to the dtype but compute in float32 (default: on for the CPU)")
     args = parser.parse_args()
     emulated = args.device == "cpu" if args.emulate is None else args.emulate
-    host = start_comfy(args.comfyui, args.device)
+    nodes = start_comfy(args.comfyui, args.device)
     pulid, embeds = pulid_fixture("v1")
     latents = {}
     for name in ["fp32", *args.dtypes.split(",")]:
@@ -48,7 +48,7 @@ def main():
             emulate(base, DTYPES[name])
         latents[name, "none"] = sample(base, args.size, steps=args.steps).float()
         for ortho in ORTHOS:
-            model = host.patch_model(base, pulid, embeds, weight=args.weight, num_zero=8, ortho=ortho, start_at=0.0,
+            model = nodes.patch.patch_model(base, pulid, embeds, weight=args.weight, num_zero=8, ortho=ortho, start_at=0.0,
                                      end_at=1.0)
             latents[name, ortho] = sample(model, args.size, steps=args.steps).float()
         log.info("%s sampled", name)

@@ -18,14 +18,14 @@ def main():
     parser = base_parser(__doc__)
     parser.set_defaults(reps=50)
     args = parser.parse_args()
-    host = start_comfy(args.comfyui, "cpu")
+    nodes = start_comfy(args.comfyui, "cpu")
     from pack import pack_module
 
     pack_nodes = pack_module("nodes")
 
     base = build_sdxl("meta", None)  # patching never touches UNet weights
     pulid, embeds = pulid_fixture("v1.1")
-    handle = host.PulidModelHandle(model=pulid, patcher=None)
+    handle = nodes.runtime.PulidModelHandle(model=pulid, patcher=None)
     apply_node, advanced_node = pack_nodes.PuLIDSDXLApply(), pack_nodes.PuLIDSDXLApplyAdvanced()
     settings = itertools.cycle([(0.8, "fidelity", 0.0, 1.0), (1.2, "style", 0.1, 0.9), (0.5, "neutral", 0.0, 0.8)])
 

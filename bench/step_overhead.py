@@ -21,7 +21,7 @@ def main():
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (latent = size/8)")
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
-    host = start_comfy(args.comfyui, args.device)
+    nodes = start_comfy(args.comfyui, args.device)
     from pulid.attention import DEFAULT_WEIGHT, resolve_preset
 
     dtype = DTYPES[args.dtype]
@@ -32,7 +32,7 @@ def main():
     for version, method in (("v1", "fidelity"), ("v1.1", "fidelity")):
         pulid, embeds = pulid_fixture(version)
         num_zero, ortho = resolve_preset(version, method)
-        variants[f"PuLID {version} {method}"] = host.patch_model(
+        variants[f"PuLID {version} {method}"] = nodes.patch.patch_model(
             base, pulid, embeds, weight=DEFAULT_WEIGHT[version], num_zero=num_zero, ortho=ortho,
             start_at=0.0, end_at=1.0)
 

@@ -1,8 +1,9 @@
-"""ComfyUI nodes of the pack: thin adapters over `pulid`; all host calls live in `host.py`.
+"""ComfyUI nodes of the pack: thin adapters over `pulid`; ComfyUI is reached only through `folders.py`
+(model folders), `runtime.py` (device, model management, progress) and `patch.py` (the model patch).
 
 Node ids, input names and widget order are a public contract: saved workflows refer to them.
 """
-from . import host
+from . import folders
 from .apply import PuLIDSDXLApply, PuLIDSDXLApplyAdvanced
 from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
 from .encode import PuLIDSDXLEncodeFace
@@ -31,4 +32,4 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDSDXLFaceSimilarity": "Face Similarity (PuLID SDXL)",
 }
 
-host.register_folders()
+folders.register_folders()

@@ -5,7 +5,7 @@ import torch
 
 from ..pulid.attention import DEFAULT_WEIGHT, ORTHO_MODES, PRESETS, resolve_preset
 from ..pulid.errors import PulidError
-from . import aliases, host
+from . import aliases, patch
 
 METHODS = tuple(PRESETS["v1"])  # fidelity, style, neutral: the same names for both versions
 
@@ -82,7 +82,7 @@ class PuLIDSDXLApply:
     def apply(self, model, pulid_model, embeds, weight, method, start_at, end_at, attn_mask=None):
         check_numbers(weight, start_at, end_at, attn_mask)
         num_zero, ortho = resolve_preset(pulid_model.model.version, method)
-        return (host.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
+        return (patch.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
                                  start_at, end_at, attn_mask),)
 
 
@@ -114,5 +114,5 @@ class PuLIDSDXLApplyAdvanced:
 
     def apply(self, model, pulid_model, embeds, weight, start_at, end_at, num_zero, ortho, attn_mask=None):
         check_numbers(weight, start_at, end_at, attn_mask)
-        return (host.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
+        return (patch.patch_model(model, pulid_model.model, embeds, weight, num_zero, ortho,
                                  start_at, end_at, attn_mask),)

@@ -3,7 +3,7 @@
 ComfyUI calls an attn2 replace with the already projected text q/k/v and expects the attention
 output back; `extra_options` says which rows are cond or uncond (`cond_or_uncond`), the latent size
 (`original_shape`) and the step's `sigmas`. `IdentityAttention` is that callable. It imports nothing
-from ComfyUI: host.py hands in ComfyUI's attention function and the sigma window, so every rule below
+from ComfyUI: patch.py hands in ComfyUI's attention function and the sigma window, so every rule below
 (sigma window, cond/uncond routing, region mask, chaining, K/V layouts) is testable on plain tensors.
 
 The objects are treated as immutable once built. ComfyUI deep-copies `model_options` on every
@@ -158,7 +158,7 @@ class SigmaWindow:
 
     Apply PuLID's start_at/end_at are fractions of the schedule; which sigmas they are depends on the
     model sampling of the model that is *sampled*, which a ModelSampling* node placed after Apply PuLID
-    changes. So the window keeps the fractions and is `resolve`d again when sampling starts (host.py
+    changes. So the window keeps the fractions and is `resolve`d again when sampling starts (patch.py
     hooks it to the ModelPatcher's pre-run). Every copy of an apply's patches shares one window
     (`__deepcopy__` returns it), so resolving it once reaches all of them.
     """

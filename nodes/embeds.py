@@ -3,7 +3,7 @@ import os
 
 from ..pulid.embedding import IDEmbedding
 from ..pulid.errors import PulidError
-from . import aliases, host
+from . import aliases, folders
 
 
 DEFAULT_STEM = "face"
@@ -49,14 +49,14 @@ class PuLIDSDXLSaveEmbeds:
         }}
 
     def save(self, embeds, filename_prefix):
-        root = os.path.abspath(host.embeds_save_dir())
+        root = os.path.abspath(folders.embeds_save_dir())
         folder, stem = safe_prefix(root, filename_prefix)
         os.makedirs(folder, exist_ok=True)
         taken = {f for f in os.listdir(folder)}
         counter = 1
-        while f"{stem}_{counter:05d}{host.EMBEDS_EXTENSION}" in taken:
+        while f"{stem}_{counter:05d}{folders.EMBEDS_EXTENSION}" in taken:
             counter += 1
-        path = os.path.join(folder, f"{stem}_{counter:05d}{host.EMBEDS_EXTENSION}")
+        path = os.path.join(folder, f"{stem}_{counter:05d}{folders.EMBEDS_EXTENSION}")
         embeds.save(path)
         return {"ui": {"text": [os.path.relpath(path, root)]}}
 
@@ -75,9 +75,9 @@ class PuLIDSDXLLoadEmbeds:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "embeds_file": (host.embeds_files(), {
+            "embeds_file": (folders.embeds_files(), {
                 "tooltip": "A .safetensors file in models/pulid_sdxl_embeds made by Save PuLID Embeddings (SDXL)."}),
         }}
 
     def load(self, embeds_file):
-        return (IDEmbedding.load(host.embeds_path(embeds_file)),)
+        return (IDEmbedding.load(folders.embeds_path(embeds_file)),)

@@ -7,7 +7,7 @@ import torch
 from ..pulid.embedding import encode_identity
 from ..pulid.errors import FaceNotFoundError
 from ..pulid.face import FACE_CHOICES
-from . import aliases, host
+from . import aliases, runtime
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +54,28 @@ class PuLIDSDXLEncodeFace:
     def encode(self, pulid_model, face_encoder, image, face, multi_image, noise, skip_faceless):
         encoder = face_encoder.encoder
         id_conds, vit_hiddens, previews, skipped = [], [], [], []
-        bar = host.progress(len(image))
-        with host.on_device(face_encoder.patcher, pulid_model.patcher):
-            for index in range(len(image)):
-                host.check_interrupted()
-                try:
-                    features = encoder.encode(image[index].cpu().numpy(), face=face, image_index=index)
-                except FaceNotFoundError:
-                    if not skip_faceless:
-                        raise
-                    log.warning("PuLID: no face in image %d, skipped", index)
-                    skipped.append(index)
-                else:
-                    id_conds.append(features.id_cond)
-                    vit_hiddens.append(features.vit_hidden)
-                    previews += [features.aligned, features.masked]
-                bar.update(1)
-            if not id_conds:
-                raise FaceNotFoundError(
-                    f"No face found in any of the {len(image)} images: use photos where the face is clearly "
-                    f"visible, front-facing and not too small.", image_index=None)
-            embeds = encode_identity(pulid_model.model, id_conds, vit_hiddens, multi_image=multi_image,
-                                     noise=noise)
+        bar = runtime.progress(len(image))
+        runtime.load_models(face_encoder.patcher, pulid_model.patcher)
+        for index in range(len(image)):
+            runtime.check_interrupted()
+            try:
+                features = encoder.encode(image[index].cpu().numpy(), face=face, image_index=index)
+            except FaceNotFoundError:
+                if not skip_faceless:
+                    raise
+                log.warning("PuLID: no face in image %d, skipped", index)
+                skipped.append(index)
+            else:
+                id_conds.append(features.id_cond)
+                vit_hiddens.append(features.vit_hidden)
+                previews += [features.aligned, features.masked]
+            bar.update(1)
+        if not id_conds:
+            raise FaceNotFoundError(
+                f"No face found in any of the {len(image)} images: use photos where the face is clearly "
+                f"visible, front-facing and not too small.", image_index=None)
+        embeds = encode_identity(pulid_model.model, id_conds, vit_hiddens, multi_image=multi_image,
+                                 noise=noise)
         if skipped:
             embeds.metadata["skipped_images"] = ",".join(map(str, skipped))
         preview = torch.from_numpy(np.stack(previews).astype(np.float32) / 255.0)

@@ -1,8 +1,11 @@
 """Loader nodes: the PuLID checkpoint and the face pipeline (EVA-CLIP, insightface, facexlib)."""
+from ..pulid.catalog import EVA_CLIP, PULID_V1, PULID_V1_1
 from ..pulid.checkpoint import load_pulid_model
-from . import aliases, host
+from . import aliases, folders, runtime
 
 CATEGORY = "PuLID"
+PROVIDERS = ("auto", "CPU", "CUDA", "ROCM", "CoreML", "DirectML")
+"""onnxruntime choices of the face encoder loader; the library maps them and explains missing ones."""
 
 
 class PuLIDSDXLModelLoader:
@@ -20,13 +23,14 @@ class PuLIDSDXLModelLoader:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "pulid_file": (host.pulid_files(), {
-                "tooltip": "PuLID checkpoint in models/pulid, e.g. pulid_v1.1.safetensors (recommended) or pulid_v1.bin."}),
+            "pulid_file": (folders.pulid_files(), {
+                "tooltip": f"PuLID checkpoint in models/{PULID_V1_1.folder}, e.g. {PULID_V1_1.filename} "
+                           f"(recommended) or {PULID_V1.filename}."}),
         }}
 
     def load(self, pulid_file):
-        model = load_pulid_model(host.pulid_path(pulid_file))
-        return (host.PulidModelHandle(model=model, patcher=host.managed(model.encoder)),)
+        model = load_pulid_model(folders.pulid_path(pulid_file))
+        return (runtime.PulidModelHandle(model=model, patcher=runtime.managed(model.encoder)),)
 
 
 class PuLIDSDXLFaceEncoderLoader:
@@ -44,14 +48,14 @@ class PuLIDSDXLFaceEncoderLoader:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "eva_clip_file": (host.eva_clip_files(), {
-                "default": host.DEFAULT_EVA_CLIP_FILE,
-                "tooltip": "EVA02-CLIP-L-14-336 from models/clip_vision or models/pulid "
-                           "(EVA02_CLIP_L_336_psz14_s6B.pt; original EVA-CLIP, timm or open_clip layout)."}),
-            "insightface_model": (host.insightface_models(), {
-                "default": host.DEFAULT_INSIGHTFACE,
+            "eva_clip_file": (folders.eva_clip_files(), {
+                "default": folders.DEFAULT_EVA_CLIP_FILE,
+                "tooltip": f"EVA02-CLIP-L-14-336 from models/clip_vision or models/pulid "
+                           f"({EVA_CLIP.filename}; original EVA-CLIP, timm or open_clip layout)."}),
+            "insightface_model": (folders.insightface_models(), {
+                "default": folders.DEFAULT_INSIGHTFACE,
                 "tooltip": "Folder under models/insightface/models; antelopev2 is what PuLID was trained with."}),
-            "provider": (list(host.PROVIDERS), {
+            "provider": (list(PROVIDERS), {
                 "default": "auto",
                 "tooltip": "onnxruntime device for insightface. auto picks the GPU provider your onnxruntime "
                            "build has, else CPU."}),
@@ -62,8 +66,8 @@ class PuLIDSDXLFaceEncoderLoader:
 
         # A path, not a loaded tower: FaceEncoder reads insightface and facexlib first, so a missing or broken
         # file there is reported before EVA-CLIP, the slowest load, has been read.
-        encoder = FaceEncoder(host.eva_clip_path(eva_clip_file), host.insightface_dir(insightface_model),
-                              host.facexlib_dir(),
+        encoder = FaceEncoder(folders.eva_clip_path(eva_clip_file), folders.insightface_dir(insightface_model),
+                              folders.facexlib_dir(),
                               providers=None if provider == "auto" else provider,
-                              dtype=host.encoder_dtype(host.load_device()))
-        return (host.FaceEncoderHandle(encoder=encoder, patcher=host.managed(encoder.torch_modules)),)
+                              dtype=runtime.encoder_dtype(runtime.load_device()))
+        return (runtime.FaceEncoderHandle(encoder=encoder, patcher=runtime.managed(encoder.torch_modules)),)

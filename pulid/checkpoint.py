@@ -5,20 +5,18 @@ Three layouts are accepted, in fp16, bf16 or fp32, detected from the keys (never
   ip-adapter   `ip-adapter_pulid_sdxl_fp16.safetensors` and converted v1.1 files: `image_proj.*` +
                `ip_adapter.<n>.to_{k,v}_ip.weight` (also nested {"image_proj": ..., "ip_adapter": ...} in a .bin)
 The encoder version comes from the encoder keys (v1 MLP `body.*`, v1.1 IDFormer `id_embedding_mapping.*`).
-Torch pickles are only ever read with `weights_only=True`: a well-formed file that needs code to load is
-refused; a cut or garbled one is "truncated or corrupt" (its pickles are checked for completeness first).
+Files are read by `state_dict.read` (safetensors, or torch pickles with `weights_only=True` only).
 """
 import logging
 import os
-import pickle
-import pickletools
 import re
-import struct
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from . import state_dict
+from .catalog import PULID_V1, PULID_V1_1
 from .encoder_v1 import IDEncoder
 from .errors import ModelFileError, PulidFormatError
 from .idformer import IDFormer
@@ -27,15 +25,11 @@ from .sites import CONTEXT_DIM, SITE_INDEX_BY_N, SITES
 log = logging.getLogger(__name__)
 
 SUPPORTED = (
-    "Supported: pulid_v1.bin and pulid_v1.1.safetensors (huggingface.co/guozinan/PuLID), "
+    f"Supported: {PULID_V1.filename} and {PULID_V1_1.filename} ({PULID_V1_1.urls[0].split('/resolve/')[0]}), "
     "ip-adapter_pulid_sdxl_fp16.safetensors, or a v1.1 file converted to that IP-Adapter layout."
 )
 
 ENCODERS = {"v1": IDEncoder, "v1.1": IDFormer}
-
-ZIP_MAGIC = b"PK\x03\x04"
-LEGACY_PICKLES = 5
-"""torch's legacy format: magic number, protocol version, system info, the saved object, storage keys."""
 
 # layout -> (encoder prefix, K/V prefix, K/V key pattern after the prefix)
 LAYOUTS = {
@@ -102,122 +96,10 @@ def model_from_state_dict(state, path, device=None, dtype=None):
 
 
 def read_state_dict(path):
-    """Flat {key: tensor} of a safetensors file or torch pickle; every failure is a user-facing error."""
+    """Flat {key: tensor} of a PuLID checkpoint; every failure is a user-facing error."""
     if not os.path.exists(path):
-        raise ModelFileError(f"PuLID model file not found: {path}. {SUPPORTED} Put it in models/pulid.")
-    if os.path.isdir(path):
-        raise PulidFormatError(_describe(path, "is a folder, not a model file."))
-    size = os.path.getsize(path)
-    if size == 0:
-        raise PulidFormatError(_describe(path, "is empty (0 bytes): the download probably failed; download it again."))
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if size < len(ZIP_MAGIC) and ZIP_MAGIC.startswith(head):
-        raise PulidFormatError(_describe(path, f"is truncated or corrupt (only {size} byte(s)); download it again."))
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        state = _read_torch(path, zipped=head[:2] == b"PK")
-    elif len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < size:
-        state = _read_safetensors(path)
-    elif len(head) == 9 and head[8:9] == b"{":
-        raise PulidFormatError(_describe(path, "is truncated or corrupt (safetensors header cut off); download it again."))
-    else:
-        raise PulidFormatError(_describe(path, "is neither a .safetensors file nor a PyTorch checkpoint."))
-    return _flatten(state, path)
-
-
-def _read_safetensors(path):
-    from safetensors import safe_open
-
-    try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            return {key: f.get_tensor(key) for key in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for cut-off or corrupt files
-        raise PulidFormatError(
-            _describe(path, f"is truncated or corrupt ({exc}); download it again.")
-        ) from exc
-
-
-def _read_torch(path, zipped):
-    if not zipped:
-        _check_pickles(path)
-    try:
-        if path.endswith(".safetensors"):
-            # A torch pickle misnamed .safetensors: pass a file object, since newer torch.load hands such
-            # paths to safetensors; mmap needs a path, so this rare case reads the file into memory.
-            with open(path, "rb") as f:
-                return torch.load(f, map_location="cpu", weights_only=True)
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
-    except pickle.UnpicklingError as exc:
-        if _names_code(exc):
-            raise PulidFormatError(
-                _describe(
-                    path,
-                    "was refused: loading it would run code stored in the file, which is never done here. "
-                    "Use the official file or a .safetensors version.",
-                )
-            ) from None
-        raise PulidFormatError(_describe(path, f"is truncated or corrupt ({_reason(exc)}); download it again.")) \
-            from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, struct.error) as exc:
-        # A cut legacy (non-zip) pickle fails inside torch's reader with whatever it hit first.
-        raise PulidFormatError(_describe(path, f"is truncated or corrupt ({_reason(exc)}); download it again.")) \
-            from None
-
-
-def _check_pickles(path):
-    """Raise "truncated or corrupt" unless the pickles at the start of a legacy (non-zip) file are complete.
-
-    The weights-only loader judges globals as it meets them, so a pickle cut in the middle of a global's
-    name ("torch._ut") is refused as code. Walking the opcodes first (pickletools builds and runs nothing)
-    leaves "refused" to well-formed pickles that name code. A legacy torch file is LEGACY_PICKLES pickles
-    and then raw storage bytes (torch checks those itself); a plain pickle file is one pickle.
-    """
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        stream = _Capped(f, size)
-        for index in range(LEGACY_PICKLES):
-            start = f.tell()
-            if start == size:
-                return
-            try:
-                for _ in pickletools.genops(stream):  # stops after STOP; raises on a cut or unknown opcode
-                    pass
-            except ValueError as exc:
-                raise PulidFormatError(_describe(
-                    path, f"is truncated or corrupt (pickle {index + 1} from byte {start}: {exc}); download it again."
-                )) from None
-
-
-class _Capped:
-    """A file whose reads never ask for more than is left, so a length field claiming terabytes in a damaged
-    pickle is a short read (ValueError in pickletools), not a huge allocation."""
-
-    def __init__(self, f, size):
-        self.f, self.size = f, size
-
-    def read(self, n=-1):
-        left = self.size - self.f.tell()
-        return self.f.read(left if n < 0 else min(n, left))
-
-    def readline(self):
-        return self.f.readline()
-
-    def tell(self):
-        return self.f.tell()
-
-
-def _names_code(exc):
-    """Whether a weights-only failure is an unsupported global (code the file would run): every weights-only
-    failure mentions "weights only", only this kind names a GLOBAL; the rest is a damaged pickle."""
-    return "unsupported global" in str(exc).lower()
-
-
-def _reason(exc):
-    """The useful line of an error (torch's weights-only messages wrap it in advice that does not apply)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    advice = ("weights only load failed", "check the documentation", "weightsunpickler error", "please file an issue")
-    useful = [line for line in lines if not line.lower().startswith(advice)]
-    return (useful or lines or [type(exc).__name__])[0][:200] or type(exc).__name__
+        raise ModelFileError(f"PuLID model file not found: {path}. {SUPPORTED} Put it in models/{PULID_V1_1.folder}.")
+    return _flatten(state_dict.read(path, lambda problem: _describe(path, problem)), path)
 
 
 def _flatten(state, path):

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import state_dict
+from .catalog import EVA_CLIP
 from .errors import ModelFileError, PulidFormatError
 
 logger = logging.getLogger(__name__)
@@ -31,10 +33,8 @@ EVA_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 EVA_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HIDDEN_BLOCKS = (3, 7, 11, 15, 19)
 TIMM_NAME = "eva02_large_patch14_clip_336"
-DOWNLOAD_HINT = (
-    "Download EVA02_CLIP_L_336_psz14_s6B.pt from https://huggingface.co/QuanSun/EVA-CLIP "
-    "(the open_clip/timm EVA02-L-14-336 weights work too)."
-)
+DOWNLOAD_HINT = (f"Download {EVA_CLIP.filename} from {EVA_CLIP.urls[0]} into models/{EVA_CLIP.folder} "
+                 f"(the open_clip/timm EVA02-L-14-336 weights work too).")
 
 _PREFIXES = ("visual.trunk.", "visual.", "")
 _NESTING_KEYS = ("state_dict", "module", "model")
@@ -190,24 +190,10 @@ def _build(config):
 
 def _read_state_dict(path):
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ModelFileError(f"EVA-CLIP file not found: {path}. {DOWNLOAD_HINT}")
-    try:
-        if path.lower().endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            return load_file(path)
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling, zip and safetensors header errors have no common base
-        raise PulidFormatError(
-            f"{path}: cannot be read as a PyTorch or safetensors checkpoint ({_first_line(exc)}). "
-            f"It may be truncated or not a model file. {DOWNLOAD_HINT}"
-        ) from exc
+    return state_dict.read(path, lambda problem: f"{path}: cannot be read as a PyTorch or safetensors "
+                                                 f"checkpoint: it {problem} {DOWNLOAD_HINT}")
 
 
 def _unwrap(state, path):

@@ -27,6 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import state_dict
+from .catalog import (ANTELOPEV2, ANTELOPEV2_DETECTOR, ANTELOPEV2_RECOGNIZER, FACEXLIB_DETECTION, FACEXLIB_PARSING,
+                      FETCH_COMMAND)
 from .errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError
 from .eva_clip import load_eva_clip, preprocess
 
@@ -51,18 +54,10 @@ FFHQ_TEMPLATE_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [25
                               [201.26117, 371.41043], [313.08905, 371.15118]], dtype=np.float32)
 WARP_BORDER = (135, 133, 132)
 
-ANTELOPE_DETECTOR = "scrfd_10g_bnkps.onnx"
-ANTELOPE_RECOGNIZER = "glintr100.onnx"
-ANTELOPE_FILES = (ANTELOPE_DETECTOR, ANTELOPE_RECOGNIZER)
-ANTELOPE_HINT = ("Download antelopev2.zip (e.g. https://huggingface.co/MonsterMMORPG/tools/resolve/main/antelopev2.zip "
-                 "or https://huggingface.co/DIAMONIK7777/antelopev2) and unzip it into "
-                 "ComfyUI/models/insightface/models/antelopev2, or run "
-                 "`python -m pulid fetch-models --models-dir <ComfyUI>/models`.")
-FACEXLIB_URLS = {
-    "detection_Resnet50_Final.pth":
-        "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth",
-    "parsing_bisenet.pth": "https://github.com/xinntao/facexlib/releases/download/v0.2.0/parsing_bisenet.pth",
-}
+ANTELOPE_FILES = (ANTELOPEV2_DETECTOR.filename, ANTELOPEV2_RECOGNIZER.filename)
+ANTELOPE_HINT = (f"Download {ANTELOPEV2.filename} (e.g. {' or '.join(ANTELOPEV2.urls)}) and unzip it into "
+                 f"ComfyUI/models/{ANTELOPEV2.folder}, or run `{FETCH_COMMAND}`.")
+FACEXLIB_URLS = {entry.filename: entry.urls[0] for entry in (FACEXLIB_DETECTION, FACEXLIB_PARSING)}
 
 PROVIDER_NAMES = {
     "CPU": "CPUExecutionProvider",
@@ -250,11 +245,8 @@ def _load_torch_net(folder, name, build):
     if not os.path.isfile(path):
         raise ModelFileError(f"facexlib model missing: {name} is not in {folder}. Download it from "
                              f"{FACEXLIB_URLS[name]} into that folder.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PulidFormatError(f"{path}: cannot be read as a PyTorch checkpoint ({str(exc).strip()[:200]}). "
-                               f"Download it again from {FACEXLIB_URLS[name]}.") from exc
+    state = state_dict.read(path, lambda problem: f"{path}: cannot be read as a PyTorch checkpoint: it {problem} "
+                                                  f"Get it from {FACEXLIB_URLS[name]}.")
     if isinstance(state, dict):
         state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
     with torch.device("meta"):
@@ -272,9 +264,9 @@ def load_facexlib(folder):
     from facexlib.detection.retinaface import RetinaFace
     from facexlib.parsing.bisenet import BiSeNet
 
-    detector = _load_torch_net(folder, "detection_Resnet50_Final.pth",
+    detector = _load_torch_net(folder, FACEXLIB_DETECTION.filename,
                                lambda: RetinaFace(network_name="resnet50", half=False, device="meta"))
-    parser = _load_torch_net(folder, "parsing_bisenet.pth", lambda: BiSeNet(num_class=19))
+    parser = _load_torch_net(folder, FACEXLIB_PARSING.filename, lambda: BiSeNet(num_class=19))
     return detector, parser
 
 

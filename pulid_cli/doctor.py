@@ -11,7 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import ANTELOPEV2, CATALOG, EVA_CLIP, FACEXLIB_DETECTION, FACEXLIB_PARSING, ModelFile
+from pulid.catalog import (ANTELOPEV2, ANTELOPEV2_DETECTOR, ANTELOPEV2_RECOGNIZER, CATALOG, EVA_CLIP,
+                           FACEXLIB_DETECTION, FACEXLIB_PARSING, ModelFile)
+
 from .fetch import target_path
 
 
@@ -30,8 +32,7 @@ PACKAGES = (
     ("PIL", "pillow", None),
     ("tqdm", "tqdm", None),
 )
-# antelopev2 members PuLID runs; insightface loads the others too when present, but needs only these.
-ANTELOPE_USED = ("scrfd_10g_bnkps.onnx", "glintr100.onnx")
+ANTELOPE_USED = (ANTELOPEV2_DETECTOR.filename, ANTELOPEV2_RECOGNIZER.filename)
 
 
 @dataclass
@@ -64,7 +65,7 @@ def run_checks(models_dir, *, load: bool = True, packages: bool = True, gpu: boo
 
 def fetch_command(models_dir, names) -> str:
     """The exact command that installs `names` into `models_dir`."""
-    return (f"cd {shlex.quote(str(PACK_DIR))} && {shlex.quote(sys.executable)} -m pulid fetch-models "
+    return (f"cd {shlex.quote(str(PACK_DIR))} && {shlex.quote(sys.executable)} -m pulid_cli fetch-models "
             f"--models-dir {shlex.quote(str(models_dir))} --only {','.join(names)}")
 
 

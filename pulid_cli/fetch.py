@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
 from pulid.errors import ModelFileError
-from .catalog import CATALOG, ModelFile, find
+from pulid.catalog import CATALOG, ModelFile, find
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ def _split_names(values) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pulid",
+        prog="python -m pulid_cli",
         description="PuLID-SDXL tools: download the models, check an install, render one image.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pulid.catalog import EVA_CLIP, INSIGHTFACE_MODEL
 from pulid.errors import PulidError
 
 from .graph import UNSET, Input, Node, Output, Workflow
@@ -27,7 +28,6 @@ from .layout import arrange, auto_columns, node_box, pair
 CUBIQ_NODES = ("PulidModelLoader", "PulidEvaClipLoader", "PulidInsightFaceLoader", "ApplyPulid", "ApplyPulidAdvanced")
 TYPES = {"PULID": "PULID_SDXL_MODEL", "FACEANALYSIS": "PULID_SDXL_FACE_ENCODER"}
 PROJECTION = {"ortho_v2": "v2", "ortho": "v1", "none": "off"}
-EVA_CLIP_FILE = "EVA02_CLIP_L_336_psz14_s6B.pt"
 ENCODE_DEFAULTS = {"face": "largest", "multi_image": "auto", "skip_faceless": False}
 
 # cubiq's widgets in their order (its pulid.py).
@@ -161,8 +161,8 @@ def _migrate_api(prompt):
         if kind == "PulidEvaClipLoader":
             del prompt[key]
         elif kind == "PulidInsightFaceLoader":
-            node.update(class_type=OUR_TYPE[kind], inputs={"eva_clip_file": EVA_CLIP_FILE,
-                                                           "insightface_model": "antelopev2",
+            node.update(class_type=OUR_TYPE[kind], inputs={"eva_clip_file": EVA_CLIP.filename,
+                                                           "insightface_model": INSIGHTFACE_MODEL,
                                                            "provider": inputs.get("provider", "CPU")})
         elif kind == "PulidModelLoader":
             node["class_type"] = OUR_TYPE[kind]
@@ -261,7 +261,7 @@ class _UIMigration:
     def _convert_loader(self, node):
         values = self._values(node)
         if node.type == "PulidInsightFaceLoader":
-            values = {"eva_clip_file": EVA_CLIP_FILE, "insightface_model": "antelopev2",
+            values = {"eva_clip_file": EVA_CLIP.filename, "insightface_model": INSIGHTFACE_MODEL,
                       "provider": values.get("provider", "CPU")}
         self._rename(node, OUR_TYPE[node.type], values)
 
@@ -321,7 +321,7 @@ class _UIMigration:
 
     def _add_note(self):
         xs, ys = zip(*(_pos(n) for n in self.wf.nodes))
-        text = "Migrated from cubiq's PuLID_ComfyUI by `python -m pulid migrate`:\n" + "\n".join(
+        text = "Migrated from cubiq's PuLID_ComfyUI by `python -m pulid_cli migrate`:\n" + "\n".join(
             f"- {note}" for note in self.notes)
         self.wf.nodes.append(Node(self._last_node_id() + 1, "Note",
                                   pos=self._free_spot(min(xs), min(ys) - NOTE_SIZE[1] - 60, *NOTE_SIZE),

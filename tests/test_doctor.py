@@ -7,7 +7,7 @@ import torch
 import make_face_models
 import make_pulid
 from pulid_cli import doctor, main as cli
-from pulid_cli.catalog import ANTELOPEV2
+from pulid.catalog import ANTELOPEV2
 
 
 def _write_onnx(path):

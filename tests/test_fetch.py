@@ -11,7 +11,7 @@ import pytest
 
 from pulid_cli import fetch, main as cli
 from pulid.errors import ModelFileError
-from pulid_cli.catalog import CATALOG, ArchiveMember, ModelFile
+from pulid.catalog import CATALOG, ArchiveMember, ModelFile
 
 
 class Server:

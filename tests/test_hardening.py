@@ -12,10 +12,11 @@ from pack import ROOT, pack_module
 errors = pack_module("pulid.errors")
 checkpoint = pack_module("pulid.checkpoint")
 embedding = pack_module("pulid.embedding")
-host = pack_module("nodes.host")
+folders_nodes = pack_module("nodes.folders")
 embeds_nodes = pack_module("nodes.embeds")
 apply_nodes = pack_module("nodes.apply")
 face = pack_module("pulid.face")
+eva_clip = pack_module("pulid.eva_clip")
 similarity = pack_module("pulid.similarity")
 
 
@@ -101,6 +102,29 @@ def test_damaged_and_malicious_checkpoints_have_their_rows(tmp_path, damage):
     assert_row_for(message)
 
 
+@pytest.mark.parametrize("damage", ["cut", "code"])
+@pytest.mark.parametrize("reader", ["eva-clip", "facexlib"])
+def test_every_weights_file_tells_damage_from_code_with_its_own_opening(tmp_path, reader, damage):
+    """EVA-CLIP and the facexlib nets are read by the same reader as PuLID checkpoints: a cut download is
+    "truncated or corrupt", a file naming code is "refused", each under its loader's own opening words."""
+    name = "EVA02_CLIP_L_336_psz14_s6B.pt" if reader == "eva-clip" else "parsing_bisenet.pth"
+    path = tmp_path / name
+    torch.save({"a": torch.ones(3) if damage == "cut" else os.getcwd}, path, _use_new_zipfile_serialization=False)
+    if damage == "cut":
+        path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(errors.PulidFormatError) as err:
+        if reader == "eva-clip":
+            eva_clip.load_eva_clip(path)
+        else:
+            face._load_torch_net(tmp_path, name, build=None)
+    message = str(err.value)
+    kind = "PyTorch or safetensors" if reader == "eva-clip" else "PyTorch"
+    assert message.startswith(f"{path}: cannot be read as a {kind} checkpoint: it "), message
+    assert ("was refused" in message) == (damage == "code")
+    assert ("is truncated or corrupt" in message) == (damage == "cut")
+    assert_row_for(message)
+
+
 # ------------------------------------------------------------------ non-finite saved embeddings
 @pytest.mark.parametrize("where,value", [("cond", math.nan), ("uncond", math.inf), ("cond", -math.inf)])
 def test_embeddings_file_with_non_finite_tokens_is_refused_naming_it(tmp_path, where, value):
@@ -160,13 +184,13 @@ def test_nested_antelopev2_folder_names_what_it_lacks(tmp_path):
 
 def test_loader_node_folder_lookup_words_it_the_same(tmp_path, monkeypatch):
     roots = [str(tmp_path / "a"), str(tmp_path / "b")]
-    monkeypatch.setattr(host, "_model_roots", lambda name: roots if name == "insightface" else [])
+    monkeypatch.setattr(folders_nodes, "_model_roots", lambda name: roots if name == "insightface" else [])
     folders = [os.path.join(root, "models", "antelopev2") for root in roots]
     with pytest.raises(errors.ModelFileError) as err:  # no folder at all
-        host.insightface_dir("antelopev2")
+        folders_nodes.insightface_dir("antelopev2")
     assert str(err.value) == str(face.antelopev2_not_found(", ".join(folders)))
     assert_row_for(str(err.value))
     antelopev2_folder(folders[0], [])  # an empty folder: the face encoder's error names it and both files
-    assert host.insightface_dir("antelopev2") == folders[0]
+    assert folders_nodes.insightface_dir("antelopev2") == folders[0]
     antelopev2_folder(os.path.join(folders[1], "antelopev2"), face.ANTELOPE_FILES)  # complete, one level deeper
-    assert host.insightface_dir("antelopev2") == os.path.join(folders[1], "antelopev2")
+    assert folders_nodes.insightface_dir("antelopev2") == os.path.join(folders[1], "antelopev2")

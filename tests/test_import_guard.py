@@ -1,8 +1,8 @@
 """The static import guard (.ci/import_guard) against tiny fake ComfyUI hosts built here as tarballs.
 
-No real ComfyUI is needed: a fake host is a handful of comfy/*.py files defining the names nodes/host.py
-uses, packed like the tarballs in ../shared/hosts. The guard itself (comfy-import-guard, pinned in
-requirements-test.txt) runs for real, offline, through the script, so these tests fail when the script
+No real ComfyUI is needed: a fake host is a handful of comfy/*.py files defining the names nodes/runtime.py
+and nodes/patch.py use, packed like the tarballs in ../shared/hosts. The guard itself (comfy-import-guard,
+pinned in requirements-test.txt) runs for real, offline, through the script, so these tests fail when the script
 misreads its report, checks the wrong files, or swallows a breaking host.
 """
 import importlib.machinery
@@ -28,7 +28,7 @@ def _load_script():
 
 guard = _load_script()
 
-# The comfy.* names the shipped code uses (nodes/host.py), each as a host defines it. When the pack starts
+# The comfy.* names the shipped code uses (nodes/runtime.py, nodes/patch.py), each as a host defines it. When the pack starts
 # using another ComfyUI name, the SAFE test fails with a WILL BREAK line naming it: add it here.
 MODEL_MANAGEMENT = {
     "get_torch_device": "def get_torch_device():\n    return None\n",
@@ -78,7 +78,7 @@ def run_script(hosts, cache):
 
 def test_shipped_files_follow_comfyignore():
     files = guard.shipped_python_files()
-    assert {"__init__.py", "nodes/host.py", "nodes/apply.py", "pulid/__init__.py", "pulid_cli/main.py"} <= set(files)
+    assert {"__init__.py", "nodes/runtime.py", "nodes/apply.py", "pulid/__init__.py", "pulid_cli/main.py"} <= set(files)
     assert not [f for f in files if f.split("/")[0] in ("tests", "bench", "tools", ".ci")]
     tracked = subprocess.run(["git", "ls-files", "pulid/*.py", "nodes/*.py"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.split()
@@ -107,11 +107,11 @@ def test_hosts_lacking_a_name_or_a_signature_will_break(tmp_path):
     assert rc == 1, err
     assert lines[0].startswith("import guard ComfyUI 9.9.0 (0123abcd): SAFE ("), lines
     assert re.fullmatch(r"import guard ComfyUI 9\.10\.0 \(4567ef01\): WILL BREAK "
-                        r"comfy\.model_management\.throw_exception_if_processing_interrupted in nodes/host\.py:\d+",
+                        r"comfy\.model_management\.throw_exception_if_processing_interrupted in nodes/runtime\.py:\d+",
                         lines[1]), lines
     broken = lines[2:]
     assert broken and all(line.startswith("import guard ComfyUI 9.11.0 (89abcdef): WILL BREAK "
-                                          "comfy.model_management.get_torch_device in nodes/host.py:")
+                                          "comfy.model_management.get_torch_device in nodes/runtime.py:")
                           for line in broken), lines
     assert "host accepts (index)" in broken[0]
 

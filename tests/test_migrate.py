@@ -1,4 +1,4 @@
-"""`python -m pulid migrate`: cubiq PuLID_ComfyUI workflows (UI and API format) become ours, value by value,
+"""`python -m pulid_cli migrate`: cubiq PuLID_ComfyUI workflows (UI and API format) become ours, value by value,
 every other node and link unchanged, the new nodes placed clear of the others, refusals with a reason."""
 import json
 

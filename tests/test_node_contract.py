@@ -117,30 +117,30 @@ def _model(config_name, **unet):
     ("SDXLRefiner", {"context_dim": 1280, "model_channels": 384}, False),
     ("Flux", {"depth": 19}, False)])
 def test_only_sdxl_architecture_is_patched(pack, name, unet, ok):
-    host = pack.nodes.host
+    patch = pack.nodes.patch
     if ok:
-        host.check_sdxl(_model(name, **unet))
+        patch.check_sdxl(_model(name, **unet))
         return
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].PulidError, match=name) as caught:
-        host.check_sdxl(_model(name, **unet))
+        patch.check_sdxl(_model(name, **unet))
     assert f"context_dim={unet.get('context_dim')}" in str(caught.value)
 
 
 def test_distilled_sdxl_is_patched_with_a_warning(pack, caplog):
     vega = {"context_dim": 2048, "model_channels": 320, "transformer_depth": [0, 0, 1, 1, 2, 2]}
     with caplog.at_level("WARNING"):
-        pack.nodes.host.check_sdxl(_model("Segmind_Vega", **vega))
+        pack.nodes.patch.check_sdxl(_model("Segmind_Vega", **vega))
     assert "Segmind_Vega" in caplog.text and "[0, 0, 1, 1, 2, 2]" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"):
-        pack.nodes.host.check_sdxl(_model("SDXL", context_dim=2048, model_channels=320,
-                                          transformer_depth=[0, 0, 2, 2, 10, 10]))
+        pack.nodes.patch.check_sdxl(_model("SDXL", context_dim=2048, model_channels=320,
+                                           transformer_depth=[0, 0, 2, 2, 10, 10]))
     assert caplog.text == ""
 
 
 def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch):
-    host = pack.nodes.host
-    monkeypatch.setattr(host, "_files", lambda folder: [])  # nothing saved yet (with or without a host)
-    assert host.embeds_files() == [host.NO_EMBEDS]
+    folders = pack.nodes.folders
+    monkeypatch.setattr(folders, "_files", lambda folder: [])  # nothing saved yet (with or without a host)
+    assert folders.embeds_files() == [folders.NO_EMBEDS]
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match=r"Save PuLID Embeddings \(SDXL\)"):
-        host.embeds_path(host.NO_EMBEDS)
+        folders.embeds_path(folders.NO_EMBEDS)

@@ -42,7 +42,7 @@ def _choices(values):
 
 def _kind(kind, options, optional):
     """The parenthesis after an input's name: its type or choices, default and range."""
-    if isinstance(kind, pack_module("nodes.host").Installed):
+    if isinstance(kind, pack_module("nodes.folders").Installed):
         parts = ["listed from the model folders"]
     elif isinstance(kind, list):
         parts = [_choices(kind)]

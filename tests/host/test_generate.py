@@ -1,4 +1,5 @@
-"""`python -m pulid generate` end to end against real ComfyUI servers of the host in COMFYUI_PATH.
+"""`python -m pulid generate` (the first spelling, which starts `python -m pulid_cli generate`) end to end against
+real ComfyUI servers of the host in COMFYUI_PATH.
 
 Both modes, as a user runs them: a server the command starts itself (--comfyui), and one already
 running (--server). Every run is its own process, on the generated model files of the `comfy` fixture;

@@ -110,7 +110,7 @@ def test_clone_of_patched_model_shares_tensors(comfy):
     pulid = SimpleNamespace(kv_weights=[(torch.randn(640, 8, generator=g), torch.randn(640, 8, generator=g))])
     kv = attn2.IDKeyValues(embeds, pulid, 0, 2)
     patch = attn2.IdentityAttention(kv, 1.0, "off", attn2.SigmaWindow(1e9, 0.0),
-                                   comfy.pack.nodes.host.attention_function())
+                                   comfy.pack.nodes.patch.attention_function())
     model = model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"), torch.device("cpu"))
     model.set_model_attn2_replace(patch, "input", 4, 0)
     clone = model.clone()
@@ -127,8 +127,8 @@ def test_missing_files_name_the_folder_and_the_fix(comfy):
     assert "pulid_v1.bin" in message and "fetch-models" in message
     assert all(p in message for p in comfy.folder_paths.get_folder_paths("pulid"))
     with pytest.raises(errors.ModelFileError, match="buffalo_l.*fetch-models"):
-        nodes.host.insightface_dir("buffalo_l")
-    assert nodes.host.insightface_dir("antelopev2").endswith(os.path.join("antelopev2", "antelopev2"))
+        nodes.folders.insightface_dir("buffalo_l")
+    assert nodes.folders.insightface_dir("antelopev2").endswith(os.path.join("antelopev2", "antelopev2"))
 
 def test_ours_load_beside_the_other_pulid_packs_ids(comfy):
     """The stand-in pack (tests/host/custom_nodes/pulid_test_clashing_pack) loaded first registered every id
@@ -267,8 +267,8 @@ def test_embeds_saved_by_the_first_release_still_load(comfy):
     legacy.mkdir(exist_ok=True)
     shutil.copyfile(next(saved.glob("*.safetensors")), legacy / "old_face.safetensors")
     try:
-        assert "old_face.safetensors" in nodes.host.embeds_files()
-        assert "embeds/old_face.safetensors" not in nodes.host.pulid_files()
+        assert "old_face.safetensors" in nodes.folders.embeds_files()
+        assert "embeds/old_face.safetensors" not in nodes.folders.pulid_files()
         (loaded,) = nodes.PuLIDSDXLLoadEmbeds().load("old_face.safetensors")
         assert loaded.cond.shape[-1] == 2048
     finally:

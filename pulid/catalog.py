@@ -5,7 +5,9 @@ exact byte count on each file's page and commit); `sha256_source` says where eac
 so a maintainer can re-check it. A hash that no page publishes stays None: the fetcher then
 checks the size only, and the download's Content-Length when the size is unknown too.
 
-Folders are relative to ComfyUI's `models` directory.
+Folders are relative to ComfyUI's `models` directory. The library owns this data because its own error
+messages name these files and where to get them; the fetcher, the doctor and the nodes read the same
+entries, so a file name or URL is written once, here.
 """
 from dataclasses import dataclass, field
 
@@ -81,6 +83,12 @@ EVA_CLIP = ModelFile(
     description="EVA02-CLIP-L-14-336 (the PuLID face feature encoder)",
 )
 
+# The two antelopev2 members PuLID runs; insightface would load the other three too, but needs only these.
+ANTELOPEV2_DETECTOR = ArchiveMember("scrfd_10g_bnkps.onnx", 16923827,
+                                    "5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91")
+ANTELOPEV2_RECOGNIZER = ArchiveMember("glintr100.onnx", 260665334,
+                                      "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf")
+
 # The insightface release zip holds an `antelopev2/` folder; the fetcher unpacks it flat so the
 # files land in models/insightface/models/antelopev2/ and not one folder deeper. Member hashes are
 # the Git LFS sha256 shown for the same files on huggingface.co/DIAMONIK7777/antelopev2 (the
@@ -104,12 +112,13 @@ ANTELOPEV2 = ModelFile(
                       "f001b856447c413801ef5c42091ed0cd516fcd21f2d6b79635b1e733a7109dbf"),
         ArchiveMember("genderage.onnx", 1322532,
                       "4fde69b1c810857b88c64a335084f1c3fe8f01246c9a191b48c7bb756d6652fb"),
-        ArchiveMember("glintr100.onnx", 260665334,
-                      "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf"),
-        ArchiveMember("scrfd_10g_bnkps.onnx", 16923827,
-                      "5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91"),
+        ANTELOPEV2_RECOGNIZER,
+        ANTELOPEV2_DETECTOR,
     ),
 )
+
+INSIGHTFACE_MODEL = ANTELOPEV2.folder.rsplit("/", 1)[-1]
+"""The insightface model PuLID was trained with, by the name the loader lists: its folder in insightface/models."""
 
 # facexlib hosts its weights as GitHub release assets; GitHub publishes no digest for these old
 # assets, so the hashes are the Git LFS sha256 of byte-identical copies on Hugging Face
@@ -135,6 +144,9 @@ FACEXLIB_PARSING = ModelFile(
     sha256_source="Git LFS sha256 of the same file on huggingface.co/martintomov/comfy (facedetection/)",
     description="facexlib BiSeNet face parsing (background removal for EVA-CLIP)",
 )
+
+FETCH_COMMAND = "python -m pulid_cli fetch-models --models-dir <ComfyUI>/models"
+"""What messages tell a user to run: it installs every default entry above (run from the pack's folder)."""
 
 CATALOG: tuple[ModelFile, ...] = (
     PULID_V1_1, PULID_V1, EVA_CLIP, ANTELOPEV2, FACEXLIB_DETECTION, FACEXLIB_PARSING,
