@@ -1,7 +1,7 @@
 """Memory cost of PuLID while sampling, after the run, and of ModelPatcher.clone() on a patched model.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/memory.py            # CPU: resident memory (RSS)
-    COMFYUI_PATH=... python bench/memory.py --device cuda --size 1024 --dtype fp16   # GPU: allocated memory
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.memory            # CPU: resident memory (RSS)
+    COMFYUI_PATH=... python -m bench.memory --device cuda --size 1024 --dtype fp16   # GPU: allocated memory
 
 Same real-size random SDXL UNet, noise and conditioning for base and PuLID (v1.1, official demo
 defaults). The PuLID model is loaded before the baseline: what is measured is what patching and
@@ -17,7 +17,7 @@ import time
 import psutil
 import torch
 
-from common import (DTYPES, base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report,
+from bench.common import (DTYPES, base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report,
                     sample, start_comfy)
 
 MB = 2 ** 20

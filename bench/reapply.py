@@ -1,6 +1,6 @@
 """Re-apply cost: from a changed weight/method/start/end to a patched model ready, face already encoded.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/reapply.py
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.reapply
 
 ComfyUI caches the Encode Face output, so when an artist moves a slider only Apply PuLID runs again.
 Baseline: ModelPatcher.clone() alone, the floor for any node that returns a patched MODEL.
@@ -11,7 +11,7 @@ projection). Target: <= 10 ms from changed widget to patched model.
 import itertools
 import time
 
-from common import base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report, start_comfy
+from bench.common import base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report, start_comfy
 
 
 def main():
@@ -19,7 +19,7 @@ def main():
     parser.set_defaults(reps=50)
     args = parser.parse_args()
     host = start_comfy(args.comfyui, "cpu")
-    from pack import pack_module
+    from testkit.pack import pack_module
 
     pack_nodes = pack_module("nodes")
 

@@ -4,8 +4,8 @@ The rule (README, "Node reference"): ids start with PuLIDSDXL, types with PULID_
 """
 import pytest
 
-from other_pulid_packs import PACKS
-from pack import import_pack
+from testkit.other_pulid_packs import PACKS
+from testkit.pack import import_pack
 
 
 @pytest.fixture(scope="module")

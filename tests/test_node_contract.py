@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pack import PACK, import_pack
+from testkit.pack import PACK, import_pack
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 OUR_TYPES = {"PULID_SDXL_MODEL", "PULID_SDXL_FACE_ENCODER", "PULID_SDXL_EMBEDS"}

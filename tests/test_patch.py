@@ -17,8 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from numerics import BUDGET, assert_close, error_ratio
-from pack import pack_module
+from testkit.numerics import BUDGET, assert_close, error_ratio
+from testkit.pack import pack_module
 
 attn2 = pack_module("nodes.attn2")
 attention_mod = pack_module("pulid.attention")

@@ -4,7 +4,7 @@
 JSON line per run there (version, commit, frontend pin, torch, date, pytest counts). This prints the
 table, or with --readme rewrites the part of README.md between the hosts-table markers.
 
-    python tools/hosts_table.py .ci/last/hosts.jsonl [--readme README.md]
+    python -m tools.hosts_table .ci/last/hosts.jsonl [--readme README.md]
 """
 import argparse
 import json
