@@ -145,7 +145,7 @@ def main():
     after = PeakMemory(args.device).current()
     log.info("after the runs (patched models and their embeddings released, gc + allocator trim): %+.1f MB "
              "against before them; PuLID K/V sets still alive: %d", (after - before) / MB,
-             sum(1 for o in gc.get_objects() if isinstance(o, IDEmbedding) and o.projections))
+             sum(1 for o in gc.get_objects() if isinstance(o, IDEmbedding) and o.cache_info().entries))
 
     model = patched()
     times = interleaved({"clone() of base": base.clone, "clone() of PuLID-patched": model.clone}, 20)

@@ -138,9 +138,15 @@ def test_distilled_sdxl_is_patched_with_a_warning(pack, caplog):
     assert caplog.text == ""
 
 
-def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch):
+def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch, tmp_path):
     host = pack.nodes.host
-    monkeypatch.setattr(host, "_files", lambda folder: [])  # nothing saved yet (with or without a host)
+    try:  # with a host in this process, its embeddings folder becomes an empty one: nothing saved yet
+        import folder_paths
+    except ImportError:
+        folder_paths = None
+    if folder_paths is not None:
+        monkeypatch.setitem(folder_paths.folder_names_and_paths, host.EMBEDS_FOLDER,
+                            ([str(tmp_path)], {host.EMBEDS_EXTENSION}))
     assert host.embeds_files() == [host.NO_EMBEDS]
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match=r"Save PuLID Embeddings \(SDXL\)"):
         host.embeds_path(host.NO_EMBEDS)
