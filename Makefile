@@ -49,4 +49,4 @@ clean:
 .PHONY: screenshots
 screenshots:
 	@test -n "$(COMFYUI_PATH)" || { echo "make screenshots: set COMFYUI_PATH to a ComfyUI checkout" >&2; exit 2; }
-	$(PY) tools/screenshots.py --comfyui "$(COMFYUI_PATH)" --out docs
+	$(PY) -m tools.screenshots --comfyui "$(COMFYUI_PATH)" --out docs

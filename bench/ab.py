@@ -1,6 +1,6 @@
 """A/B of two commits of the pack in one process, interleaved: the paths an artist waits on, as ratios.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/ab.py OLD NEW [--reps 9]
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.ab OLD NEW [--reps 9]
 
 Each commit is exported (`git archive`) into bench/_generated/ab/<commit>/ and imported as a package of its
 own, the way ComfyUI imports a custom node folder, so both run side by side on the same ComfyUI, model files
@@ -20,7 +20,7 @@ import tarfile
 
 import torch
 
-from common import GENERATED, ROOT, base_parser, build_sdxl, interleaved, log, machine, median, report, start_comfy
+from bench.common import GENERATED, ROOT, base_parser, build_sdxl, interleaved, log, machine, median, report, start_comfy
 
 SITE = ("input", 4, 0)  # the first cross-attention site: width 640, 10 heads, the most tokens
 
@@ -101,7 +101,7 @@ def main():
     args = parser.parse_args()
     start_comfy(args.comfyui, "cpu")
     import folder_paths
-    from common import pulid_fixture
+    from bench.common import pulid_fixture
 
     model_file_dir = os.path.join(GENERATED, "ab", "models")
     os.makedirs(model_file_dir, exist_ok=True)

@@ -3,6 +3,10 @@
 Benchmarks run the baseline and the PuLID variant in the same process, interleaved, and report
 medians and ratios: absolute seconds depend on the machine, the ratio is what we track.
 No weights can be downloaded, so every network is built at its real size with random weights.
+
+Run each benchmark as a module from the repo root (`python -m bench.<name>`): the repo root is then on
+sys.path, so `pulid` and the test helpers (`testkit`: the model writers, the pack import, the ComfyUI
+runner) import as they do in the tests, with no path set-up here.
 """
 import argparse
 import gc
@@ -17,8 +21,6 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATED = os.path.join(ROOT, "bench", "_generated")
-sys.path.insert(0, os.path.join(ROOT, "tests"))  # the make_* generators, the pack import and ComfyUI runner
-sys.path.insert(0, ROOT)
 
 log = logging.getLogger("bench")
 
@@ -52,8 +54,8 @@ def start_comfy(path, device):
     """Import ComfyUI from `path` (CPU mode unless a GPU was asked for) and return the pack's nodes package."""
     if not path or not os.path.isfile(os.path.join(path, "comfy", "model_management.py")):
         sys.exit("This benchmark needs ComfyUI: pass --comfyui <checkout> or set COMFYUI_PATH.")
-    import comfyui_inprocess
-    from pack import pack_module
+    from testkit import comfyui_inprocess
+    from testkit.pack import pack_module
 
     comfyui_inprocess.import_comfyui(path, cpu=device == "cpu")
     return pack_module("nodes")
@@ -103,7 +105,7 @@ def count_parameters(patcher):
 
 def pulid_fixture(version="v1", seed=0):
     """A real-size random PuLID checkpoint (written once under bench/_generated) and embeds from random features."""
-    import make_pulid
+    from testkit import make_pulid
     from pulid.checkpoint import load_pulid_model
     from pulid.embedding import encode_identity
 

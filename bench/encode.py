@@ -1,6 +1,6 @@
 """Face encoding cost: one 1024-px photo through the whole pipeline, cold and warm, and N photos.
 
-    .venv/bin/python bench/encode.py [--device cuda --dtype fp16] [--photos 4]
+    .venv/bin/python -m bench.encode [--device cuda --dtype fp16] [--photos 4]
 
 Real-size networks with random weights (written once under bench/_generated): SCRFD-10G-like
 detection and IResNet100-like recognition ONNX, facexlib RetinaFace-R50 and BiSeNet, EVA02-L-336
@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import torch
 
-from common import DTYPES, GENERATED, base_parser, log, machine, median, pulid_fixture, report
+from bench.common import DTYPES, GENERATED, base_parser, log, machine, median, pulid_fixture, report
 
 
 def model_files():
-    import make_face_models as mfm
+    from testkit import make_face_models as mfm
 
     root = os.path.join(GENERATED, "face")
     files = {"eva": os.path.join(root, "EVA02_CLIP_L_336_psz14_s6B.pt"),

@@ -1,7 +1,7 @@
 """Memory cost of PuLID while sampling, after the run, and of ModelPatcher.clone() on a patched model.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/memory.py            # CPU: resident memory (RSS)
-    COMFYUI_PATH=... python bench/memory.py --device cuda --size 1024 --dtype fp16   # GPU: allocated memory
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.memory            # CPU: resident memory (RSS)
+    COMFYUI_PATH=... python -m bench.memory --device cuda --size 1024 --dtype fp16   # GPU: allocated memory
 
 Same real-size random SDXL UNet, noise and conditioning for base and PuLID (v1.1, official demo
 defaults). The PuLID model is loaded before the baseline: what is measured is what patching and
@@ -17,7 +17,7 @@ import time
 import psutil
 import torch
 
-from common import (DTYPES, base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report,
+from bench.common import (DTYPES, base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report,
                     sample, start_comfy)
 
 MB = 2 ** 20
@@ -145,7 +145,7 @@ def main():
     after = PeakMemory(args.device).current()
     log.info("after the runs (patched models and their embeddings released, gc + allocator trim): %+.1f MB "
              "against before them; PuLID K/V sets still alive: %d", (after - before) / MB,
-             sum(1 for o in gc.get_objects() if isinstance(o, IDEmbedding) and o.projections))
+             sum(1 for o in gc.get_objects() if isinstance(o, IDEmbedding) and o.cache_info().entries))
 
     model = patched()
     times = interleaved({"clone() of base": base.clone, "clone() of PuLID-patched": model.clone}, 20)

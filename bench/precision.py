@@ -1,7 +1,7 @@
 """How faithfully a bf16 or fp16 UNet carries PuLID's identity, against the same UNet in float32.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/precision.py            # CPU, 256 px, 2 steps, emulated
-    COMFYUI_PATH=... python bench/precision.py --device cuda --size 1024 --steps 4  # the real dtypes on a GPU
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.precision            # CPU, 256 px, 2 steps, emulated
+    COMFYUI_PATH=... python -m bench.precision --device cuda --size 1024 --steps 4  # the real dtypes on a GPU
 
 A real-size SDXL UNet (random weights, the same ones in every precision) is sampled without PuLID and
 with PuLID v1 at ortho off, v1 and v2 (weight 1 or --weight, 8 zero tokens, cfg 5, same noise). The identity's
@@ -19,7 +19,7 @@ import gc
 
 import torch
 
-from common import DTYPES, base_parser, build_sdxl, count_parameters, log, machine, pulid_fixture, report, sample, \
+from bench.common import DTYPES, base_parser, build_sdxl, count_parameters, log, machine, pulid_fixture, report, sample, \
     start_comfy
 
 ORTHOS = ("off", "v1", "v2")

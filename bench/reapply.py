@@ -1,6 +1,6 @@
 """Re-apply cost: from a changed weight/method/start/end to a patched model ready, face already encoded.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/reapply.py
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.reapply
 
 ComfyUI caches the Encode Face output, so when an artist moves a slider only Apply PuLID runs again.
 Baseline: ModelPatcher.clone() alone, the floor for any node that returns a patched MODEL.
@@ -11,21 +11,18 @@ projection). Target: <= 10 ms from changed widget to patched model.
 import itertools
 import time
 
-from common import base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report, start_comfy
+from bench.common import base_parser, build_sdxl, interleaved, log, machine, median, pulid_fixture, report, start_comfy
 
 
 def main():
     parser = base_parser(__doc__)
     parser.set_defaults(reps=50)
     args = parser.parse_args()
-    nodes = start_comfy(args.comfyui, "cpu")
-    from pack import pack_module
-
-    pack_nodes = pack_module("nodes")
+    pack_nodes = start_comfy(args.comfyui, "cpu")
 
     base = build_sdxl("meta", None)  # patching never touches UNet weights
     pulid, embeds = pulid_fixture("v1.1")
-    handle = nodes.runtime.PulidModelHandle(model=pulid, patcher=None)
+    handle = pack_nodes.runtime.PulidModelHandle(model=pulid, patcher=None)
     apply_node, advanced_node = pack_nodes.PuLIDSDXLApply(), pack_nodes.PuLIDSDXLApplyAdvanced()
     settings = itertools.cycle([(0.8, "fidelity", 0.0, 1.0), (1.2, "style", 0.1, 0.9), (0.5, "neutral", 0.0, 0.8)])
 

@@ -1,7 +1,7 @@
 """Where one cross-attention site's identity term spends its time, per query shape and PuLID variant.
 
-    .venv/bin/python bench/site_profile.py                     # CPU, 256 and 1024 px
-    .venv/bin/python bench/site_profile.py --device cuda --dtype fp16
+    .venv/bin/python -m bench.site_profile                     # CPU, 256 and 1024 px
+    .venv/bin/python -m bench.site_profile --device cuda --dtype fp16
 
 SDXL's 70 sites see two query shapes per image size: 10 sites of width 640 at 1/16 of the image side
 (256 px: 256 tokens) and 60 of width 1280 at 1/32 (64 tokens); cond and uncond rows come batched (cfg).
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from common import DTYPES, base_parser, log, machine, median, report, sync
+from bench.common import DTYPES, base_parser, log, machine, median, report, sync
 
 VARIANTS = {  # name: (ID tokens, num_zero, ortho), the presets of pulid.attention.PRESETS
     "v1 fidelity": (10, 8, "v2"),
@@ -41,7 +41,7 @@ class PulidWeights:
 
 def make_site(width, tokens, num_zero, ortho, seed=0):
     """A site with fp16 projection weights on the CPU, as loaded; its K/V go to the query's device on first call."""
-    from pack import pack_module
+    from testkit.pack import pack_module
 
     attn2 = pack_module("nodes.attn2")
     embedding = pack_module("pulid.embedding")

@@ -1,16 +1,16 @@
 """Per-step cost of PuLID: a real-size SDXL UNet sampled unpatched and patched, in one process.
 
-    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python bench/step_overhead.py             # CPU, 256 px
-    COMFYUI_PATH=... python bench/step_overhead.py --device cuda --size 1024 --dtype fp16
+    COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python -m bench.step_overhead             # CPU, 256 px
+    COMFYUI_PATH=... python -m bench.step_overhead --device cuda --size 1024 --dtype fp16
 
 Variants: base, PuLID v1 with the fidelity preset (num_zero 8, ortho v2), PuLID v1.1 with the
 official demo defaults (weight 0.8, num_zero 20, ortho v2). Euler, cfg 5, 2 steps, same noise and
 conditioning. Targets: the identity term's own time <= 0.8 % of a base UNet step on CPU at 256 px;
-<= 1.01x base per step on a GPU at 1024 px fp16. `bench/site_profile.py` shows where one site's time goes.
+<= 1.01x base per step on a GPU at 1024 px fp16. `python -m bench.site_profile` shows where one site's time goes.
 """
 import time
 
-from common import (DTYPES, base_parser, build_sdxl, count_parameters, interleaved, log, machine, median,
+from bench.common import (DTYPES, base_parser, build_sdxl, count_parameters, interleaved, log, machine, median,
                     pulid_fixture, report, sample, start_comfy, sync)
 
 CFG = 5.0
@@ -66,7 +66,7 @@ class IdentityTermTimer:
     ortho, mask), attributed to the variant running by its weight, ortho and zero tokens."""
 
     def __init__(self, device):
-        from pack import pack_module
+        from testkit.pack import pack_module
 
         IdentityAttention = pack_module("nodes.attn2").IdentityAttention
 

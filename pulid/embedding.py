@@ -7,6 +7,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -31,6 +32,23 @@ AUTO_MODE = {"v1": "concat", "v1.1": "stack"}
 # Zero-input uncond tokens per encoder module and input shape/device/dtype. Without noise they do not
 # depend on the face, so re-encoding (another photo, another face choice) skips that encoder pass.
 _ZERO_UNCOND = weakref.WeakKeyDictionary()
+
+
+class KVCacheInfo(NamedTuple):
+    """What one IDEmbedding holds of projected ID keys/values (`IDEmbedding.cache_info`).
+
+    The K/V are the memory PuLID adds while sampling and what re-applying with other settings reuses, so
+    benchmarks and tests read them here instead of from the cache's own layout.
+    """
+
+    entries: int
+    """K/V sets held: one per PuLID model, device and dtype they were projected for."""
+    models: int
+    """PuLID models those sets belong to (one whose model is gone counts until the next projection drops it)."""
+    per_device_dtype: dict
+    """(device string, torch dtype) -> K/V sets held there."""
+    nbytes: int
+    """Memory the sets take, each storage counted once (the sites' K/V are views of shared stores)."""
 
 
 @dataclass
@@ -65,6 +83,18 @@ class IDEmbedding:
             kv = project_sites(tokens, model.kv_weights, [site.heads for site in SITES], device, dtype)
             entry = self.projections[key] = (weakref.ref(model), kv)
         return entry[1]
+
+    def cache_info(self):
+        """How many projected K/V sets these embeddings hold, where, and their size: a KVCacheInfo."""
+        per_device_dtype = {}
+        storages = {}
+        for (_, device, dtype), (_, kv) in self.projections.items():
+            per_device_dtype[(device, dtype)] = per_device_dtype.get((device, dtype), 0) + 1
+            for tensor in (t for pair in kv for t in pair):
+                storage = tensor.untyped_storage()
+                storages[(storage.device, storage.data_ptr())] = storage.nbytes()
+        return KVCacheInfo(entries=len(self.projections), models=len({key[0] for key in self.projections}),
+                           per_device_dtype=per_device_dtype, nbytes=sum(storages.values()))
 
     def save(self, path):
         """Write a .safetensors file that `IDEmbedding.load` (and nothing else) recognises."""

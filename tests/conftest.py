@@ -1,5 +1,5 @@
-"""Shared pytest setup: the repo root on sys.path so `import pulid` works without installing, and the
-rule of a host run: with COMFYUI_PATH set, a host test that skips fails (the harness lost the host).
+"""Shared pytest setup (the repo root is on sys.path through pyproject's `pythonpath`, so `pulid` and
+`testkit` import without installing): the rule of a host run: with COMFYUI_PATH set, a host test that skips fails (the harness lost the host).
 
 PULID_HOST_REPORT=<file> appends one JSON line per host run (version, commit, frontend, counts) for
 CONTRIBUTING.md's "Supported ComfyUI" table (tools/hosts_table.py). The frontend is the one the browser test
@@ -13,10 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 HOST_REPORT = pytest.StashKey[dict]()

@@ -12,7 +12,7 @@ from pulid.attention import (
     resolve_preset,
 )
 from pulid.errors import PulidError
-from numerics import assert_close
+from testkit.numerics import assert_close
 
 
 def ref_project(tokens, wk, wv, num_zero):

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-import make_pulid
+from testkit import make_pulid
 from pulid.checkpoint import load_pulid_model, model_from_state_dict, read_state_dict
 from pulid.errors import ModelFileError, PulidFormatError
 from pulid.sites import SITES

@@ -4,8 +4,7 @@ import os
 import pytest
 import torch
 
-import make_face_models
-import make_pulid
+from testkit import make_face_models, make_pulid
 from pulid_cli import doctor, main as cli
 from pulid.catalog import ANTELOPEV2
 

@@ -4,13 +4,13 @@ import copy
 import pytest
 import torch
 
-import make_pulid
+from testkit import make_pulid
 from pulid.checkpoint import PulidModel
 from pulid.embedding import IDEmbedding, encode_identity
 from pulid.encoder_v1 import IDEncoder
 from pulid.errors import EmbeddingMismatchError, PulidError, PulidFormatError
 from pulid.idformer import IDFormer
-from numerics import assert_close
+from testkit.numerics import assert_close
 
 TOKENS = 33  # real EVA-CLIP hidden states have 577 tokens; the modes do not depend on the count
 

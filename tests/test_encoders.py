@@ -3,10 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import make_pulid
+from testkit import make_pulid
 from pulid.encoder_v1 import IDEncoder
 from pulid.idformer import IDFormer
-from numerics import assert_close
+from testkit.numerics import assert_close
 
 
 def build(cls, state):

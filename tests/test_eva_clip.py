@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import make_face_models
+from testkit import make_face_models
 from pulid.errors import ModelFileError, PulidFormatError
 from pulid.eva_clip import EVA_CLIP_MEAN, EVA_CLIP_STD, load_eva_clip, preprocess
-from numerics import assert_close
+from testkit.numerics import assert_close
 
 WIDTH, DEPTH = 128, 20
 

@@ -10,12 +10,12 @@ import onnxruntime
 import pytest
 import torch
 
-import make_face_models as mfm
+from testkit import make_face_models as mfm
 from pulid.errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError
 from pulid.eva_clip import EVA_CLIP_MEAN, EVA_CLIP_STD
 from pulid.face import (FACE_CHOICES, FaceEncoder, mask_face, parse_face_choice, resize_long_side,
                         resolve_providers, select_face, to_rgb_uint8)
-from numerics import assert_close
+from testkit.numerics import assert_close
 
 SKINS = [(224, 172, 140), (204, 172, 140), (224, 192, 140)]  # all within the detector's skin range
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pack import ROOT, pack_module
+from testkit.pack import ROOT, pack_module
 
 errors = pack_module("pulid.errors")
 checkpoint = pack_module("pulid.checkpoint")

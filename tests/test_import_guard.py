@@ -79,7 +79,7 @@ def run_script(hosts, cache):
 def test_shipped_files_follow_comfyignore():
     files = guard.shipped_python_files()
     assert {"__init__.py", "nodes/runtime.py", "nodes/apply.py", "pulid/__init__.py", "pulid_cli/main.py"} <= set(files)
-    assert not [f for f in files if f.split("/")[0] in ("tests", "bench", "tools", ".ci")]
+    assert not [f for f in files if f.split("/")[0] in ("tests", "testkit", "bench", "tools", ".ci")]
     tracked = subprocess.run(["git", "ls-files", "pulid/*.py", "nodes/*.py"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.split()
     assert tracked and set(tracked) <= set(files)

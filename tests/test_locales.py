@@ -6,12 +6,11 @@ input lists are generated from them (tools/locales.py, tools/help_pages.py) and 
 import importlib
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from pack import import_pack
+from testkit.pack import import_pack
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_IDS = list(import_pack().NODE_CLASS_MAPPINGS)
@@ -22,14 +21,12 @@ def load(lang):
 
 
 def tool(name):
-    """A module of tools/, which run as scripts and so are not a package."""
-    if str(REPO / "tools") not in sys.path:
-        sys.path.insert(0, str(REPO / "tools"))
-    return importlib.import_module(name)
+    """A module of tools/ (a package run as `python -m tools.<name>`), imported as the command imports it."""
+    return importlib.import_module(f"tools.{name}")
 
 
 def test_english_is_current():
-    assert load("en") == tool("locales").english(), "run `python tools/locales.py` after changing a node's texts"
+    assert load("en") == tool("locales").english(), "run `python -m tools.locales` after changing a node's texts"
 
 
 @pytest.mark.parametrize("node_id", NODE_IDS)
@@ -37,7 +34,7 @@ def test_help_page_inputs_are_current(node_id):
     help_pages = tool("help_pages")
     page = help_pages.page_path(node_id).read_text(encoding="utf-8")
     assert page == help_pages.with_generated(node_id, page), (
-        f"web/docs/{node_id}.md: run `python tools/help_pages.py` after changing a node's inputs or tooltips")
+        f"web/docs/{node_id}.md: run `python -m tools.help_pages` after changing a node's inputs or tooltips")
 
 
 def _keys(defs):

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-import cubiq_workflows as cw
+from testkit import cubiq_workflows as cw
 from pulid.errors import PulidError
 from pulid_cli import main as cli
-from pack import import_pack
+from testkit.pack import import_pack
 from pulid_cli import migrate as migrate_module
 from pulid_cli.migrate import migrate
 

@@ -4,8 +4,8 @@ The rule (docs/internals.md, "Names and coexistence"): ids start with PuLIDSDXL,
 """
 import pytest
 
-from other_pulid_packs import PACKS
-from pack import import_pack
+from testkit.other_pulid_packs import PACKS
+from testkit.pack import import_pack
 
 
 @pytest.fixture(scope="module")

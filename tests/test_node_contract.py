@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pack import PACK, import_pack
+from testkit.pack import PACK, import_pack
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 OUR_TYPES = {"PULID_SDXL_MODEL", "PULID_SDXL_FACE_ENCODER", "PULID_SDXL_EMBEDS"}
@@ -138,9 +138,15 @@ def test_distilled_sdxl_is_patched_with_a_warning(pack, caplog):
     assert caplog.text == ""
 
 
-def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch):
+def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch, tmp_path):
     folders = pack.nodes.folders
-    monkeypatch.setattr(folders, "_files", lambda folder: [])  # nothing saved yet (with or without a host)
+    try:  # with a host in this process, its embeddings folder becomes an empty one: nothing saved yet
+        import folder_paths
+    except ImportError:
+        folder_paths = None
+    if folder_paths is not None:
+        monkeypatch.setitem(folder_paths.folder_names_and_paths, folders.EMBEDS_FOLDER,
+                            ([str(tmp_path)], {folders.EMBEDS_EXTENSION}))
     assert folders.embeds_files() == [folders.NO_EMBEDS]
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match=r"Save PuLID Embeddings \(SDXL\)"):
         folders.embeds_path(folders.NO_EMBEDS)

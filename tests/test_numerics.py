@@ -1,8 +1,8 @@
-"""The float comparison rule (tests/numerics.py) itself: it passes what is within budget and fails what is not."""
+"""The float comparison rule (testkit/numerics.py) itself: it passes what is within budget and fails what is not."""
 import pytest
 import torch
 
-from numerics import BUDGET, assert_agree, assert_close, eps
+from testkit.numerics import BUDGET, assert_agree, assert_close, eps
 
 
 def off_by(ulps, dtype=torch.float32, scale=4.0):

@@ -17,8 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from numerics import BUDGET, assert_close, error_ratio
-from pack import pack_module
+from testkit.numerics import BUDGET, assert_close, error_ratio
+from testkit.pack import pack_module
 
 attn2 = pack_module("nodes.attn2")
 attention_mod = pack_module("pulid.attention")
@@ -129,36 +129,39 @@ def fresh_embeds(parts):
     return with_embeds(SimpleNamespace(**{**vars(parts), "cond": parts.cond.clone(), "uncond": parts.uncond.clone()}))
 
 
-def count_projections(monkeypatch):
-    calls = []
-    real = attention_mod.project_id_tokens
-    monkeypatch.setattr(attention_mod, "project_id_tokens", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    return calls
+def held_kv(parts, dtype=torch.float32):
+    """The K/V set the embeddings hold for `parts.model` (the embeddings' public lookup: a re-projection
+    would put a new set in its place)."""
+    return parts.embeds.site_keys_values(parts.model, parts.q.device, dtype)
 
 
-def test_kv_projected_once_per_device_and_dtype(parts, monkeypatch):
-    calls = count_projections(monkeypatch)
+def test_kv_projected_once_per_device_and_dtype(parts):
     parts = fresh_embeds(parts)
     p = make(parts)
-    for _ in range(3):
+    p(parts.q, parts.k, parts.v, opts())
+    first = held_kv(parts)
+    for _ in range(2):
         p(parts.q, parts.k, parts.v, opts())
-    assert len(calls) == 1  # cond and uncond in one batch, once
+    assert held_kv(parts) is first  # cond and uncond in one set, projected once
+    assert parts.embeds.cache_info().per_device_dtype == {("cpu", torch.float32): 1}
     p(parts.q.double(), parts.k.double(), parts.v.double(), opts())
-    assert len(calls) == 2
+    info = parts.embeds.cache_info()
+    assert info.per_device_dtype == {("cpu", torch.float32): 1, ("cpu", torch.float64): 1}
+    assert info.entries == 2 and info.models == 1 and held_kv(parts) is first
 
 
-def test_reapply_reuses_projections_for_any_method(parts, monkeypatch):
+def test_reapply_reuses_projections_for_any_method(parts):
     """Zero tokens are a count, not part of the projection: another num_zero or ortho projects nothing."""
-    calls = count_projections(monkeypatch)
     parts = fresh_embeds(parts)
     first = make(parts, weight=0.7)
     first(parts.q, parts.k, parts.v, opts())
+    projected = held_kv(parts)
     again = make(parts, weight=1.3, start=8.0, end=2.0)  # another slider setting, same embeds and model
     out = again(parts.q, parts.k, parts.v, opts())
-    assert len(calls) == 1
+    assert parts.embeds.cache_info().entries == 1 and held_kv(parts) is projected
     assert_close(out, expected(parts, 1.3, (0, 1))[1])
     out = make(parts, num_zero=NZ + 3)(parts.q, parts.k, parts.v, opts())
-    assert len(calls) == 1
+    assert parts.embeds.cache_info().entries == 1 and held_kv(parts) is projected
     assert_close(out, expected(parts, 0.7, (0, 1), num_zero=NZ + 3)[1])
 
 
@@ -182,12 +185,25 @@ def test_projections_of_a_model_that_went_are_dropped(parts):
     the next use of the embeddings drops its K/V."""
     parts = fresh_embeds(parts)
     keys = weakref.ref(make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype).keys)
-    assert len(parts.embeds.projections) == 1
+    assert parts.embeds.cache_info().entries == 1
     parts.model = FakeModel([(parts.k_w.clone(), parts.v_w.clone())])
     gc.collect()
     make(parts).kv.layout((1, 0), parts.q.device, parts.q.dtype)
     gc.collect()
-    assert len(parts.embeds.projections) == 1 and keys() is None
+    info = parts.embeds.cache_info()
+    assert info.entries == 1 and info.models == 1 and keys() is None
+
+
+def test_cache_info_counts_what_the_embeddings_hold(parts):
+    parts = fresh_embeds(parts)
+    assert parts.embeds.cache_info() == (0, 0, {}, 0)
+    keys, values = held_kv(parts)[0]
+    other = FakeModel([(parts.k_w.clone(), parts.v_w.clone())])
+    parts.embeds.site_keys_values(other, parts.q.device, torch.float64)
+    info = parts.embeds.cache_info()
+    assert (info.entries, info.models) == (2, 2)
+    assert info.per_device_dtype == {("cpu", torch.float32): 1, ("cpu", torch.float64): 1}
+    assert info.nbytes >= 3 * (keys.nbytes + values.nbytes)  # float32 set, float64 set of twice the size
 
 
 def test_projected_kv_is_freed_with_its_embeddings_while_the_model_lives(parts):
@@ -322,6 +338,8 @@ def test_build_patches_rejects_other_version(parts):
 
 
 def test_deepcopy_shares_tensors(parts):
+    """A clone of a patched model copies no tensor: ModelPatcher.clone deep-copies model_options, and the
+    copied patch still reads the same embeddings, K/V layouts and mask (tests/host checks the real clone)."""
     p = make(parts, mask=RegionMask(torch.ones(1, 4, 4)))
     p(parts.q, parts.k, parts.v, opts())  # fill the K/V cache
     options = {"transformer_options": {"patches_replace": {"attn2": {("input", 4, 0): p}}}}

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-import make_face_models as mfm
-from numerics import assert_close
+from testkit import make_face_models as mfm
+from testkit.numerics import assert_close
 from pulid.errors import FaceNotFoundError
 from pulid.face import FaceEncoder
 from pulid.similarity import annotate, face_similarity, format_report, reference_embedding

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from pack import import_pack
+from testkit.pack import import_pack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))

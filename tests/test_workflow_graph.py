@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import cubiq_workflows
+from testkit import cubiq_workflows
 from pulid_cli.graph import UNSET, Input, Link, Node, Output, Reroute, Workflow
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))

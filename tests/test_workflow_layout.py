@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import cubiq_workflows
+from testkit import cubiq_workflows
 from pulid_cli import layout
 from pulid_cli.graph import UNSET, Workflow
 from pulid_cli.migrate import migrate
@@ -111,10 +111,10 @@ def test_migrate_keeping_the_layout_places_its_nodes_on_free_canvas():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_template_thumbnail_beside_it(path):
-    """The template browser shows workflows/<name>.jpg (made by tools/screenshots.py)."""
+    """The template browser shows workflows/<name>.jpg (made by `python -m tools.screenshots`)."""
     from PIL import Image
 
     thumbnail = path.with_suffix(".jpg")
-    assert thumbnail.is_file(), f"{thumbnail.name} is missing: run tools/screenshots.py"
+    assert thumbnail.is_file(), f"{thumbnail.name} is missing: run `make screenshots` (python -m tools.screenshots)"
     with Image.open(thumbnail) as im:
         assert im.format == "JPEG" and max(im.size) <= 640

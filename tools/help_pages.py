@@ -2,17 +2,15 @@
 default and range, tooltip. The node definitions are the one place these facts are written; the page keeps
 its hand-written prose (what the node is for, recipe, errors) outside the markers.
 
-    python tools/help_pages.py       # rewrite the generated parts; tests/test_locales.py checks they are current
+    python -m tools.help_pages       # rewrite the generated parts; tests/test_locales.py checks they are current
 """
 import logging
 import re
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests")]
+from testkit.pack import import_pack, pack_module
 
-from pack import import_pack, pack_module  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ JSON line per run there (version, commit, frontend that ran and the host's pin, 
 counts). This prints the table, or with --into FILE rewrites the part of FILE (CONTRIBUTING.md) between
 the hosts-table markers.
 
-    python tools/hosts_table.py .ci/last/hosts.jsonl [--into CONTRIBUTING.md]
+    python -m tools.hosts_table .ci/last/hosts.jsonl [--into CONTRIBUTING.md]
 """
 import argparse
 import json

@@ -1,7 +1,7 @@
 """Write locales/en/nodeDefs.json from the node classes (display names, descriptions, input labels and
 tooltips, output names and tooltips): the frontend's node translations, in its nodeDefs format.
 
-    python tools/locales.py          # rewrite the English file; tests/test_locales.py checks it is current
+    python -m tools.locales          # rewrite the English file; tests/test_locales.py checks it is current
 
 Other languages (locales/zh/) are translated by hand from it; the test checks they have the same keys.
 """
@@ -9,10 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests")]
+from testkit.pack import import_pack
 
-from pack import import_pack  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def english():

@@ -1,6 +1,6 @@
 """Draw the Comfy Registry icon, docs/icon.png (400 x 400): a face outline inside an identity frame.
 
-    python tools/make_icon.py
+    python -m tools.make_icon
 """
 import sys
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Lay out the shipped workflows (workflows/*.json) so an artist reads each at a glance.
 
-    .venv/bin/python tools/relayout.py          # rewrites the node positions, groups, notes and reroutes
+    .venv/bin/python -m tools.relayout          # rewrites the node positions, groups, notes and reroutes
 
 Each workflow is given here as columns of node ids, left to right (the loaders first, the saved image
 last, every node right of its inputs), each node with the y of its top, groups that frame the roles and one
@@ -11,15 +11,13 @@ tests/test_workflow_layout.py checks the result from the JSON (no wire through a
 """
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from pulid_cli import layout
+from pulid_cli.graph import Node, Workflow
 
-from pulid_cli import layout  # noqa: E402
-from pulid_cli.graph import Node, Workflow  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("relayout")
 

@@ -2,9 +2,9 @@
 ComfyUI frontend, saved as docs/workflow_<name>.png and, smaller, as workflows/<name>.jpg (the frontend's
 template browser shows a .jpg of the workflow's name beside it).
 
-    COMFYUI_PATH=/path/to/ComfyUI python tools/screenshots.py [--out docs]   (or: make screenshots)
+    COMFYUI_PATH=/path/to/ComfyUI python -m tools.screenshots [--out docs]   (or: make screenshots)
 
-Uses the same harness as tests/host/test_browser.py (server on a free 127.0.0.1 port, the host's
+Uses the same harness as tests/host/test_browser.py (testkit/browser_harness.py) (server on a free 127.0.0.1 port, the host's
 pinned frontend, placeholder model files, headless /usr/bin/chromium), so a picture is only made
 from a workflow that loads without a dialog.
 """
@@ -15,10 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "host")]  # pulid_cli, and the harness
+from testkit import browser_harness as bh
 
-import browser_harness as bh  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("screenshots")
 

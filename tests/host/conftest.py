@@ -6,7 +6,6 @@ the real widths) are written once into tests/_generated/ and reused by later run
 everything ComfyUI writes goes to a temporary folder.
 """
 import os
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,10 +17,8 @@ CACHE = os.path.join(TESTS, "_generated", "host_models_v1")
 PACK_NAME = "pulid_sdxl"  # what the pack folder is called under custom_nodes (the checkout is "main")
 # Core nodes outside nodes.py that the shipped workflows and the tests use (ComfyUI loads them at start-up).
 EXTRAS = ("nodes_mask.py", "nodes_latent.py", "nodes_preview_any.py", "nodes_model_advanced.py")
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)  # the shared test-file writers (make_*.py) and the in-process runner
 
-import comfyui_inprocess  # noqa: E402
+from testkit import comfyui_inprocess
 
 
 def _cached(name, write):
@@ -44,9 +41,7 @@ def _link(src, dst):
 
 
 def _models(root):
-    import make_face_models
-    import make_pulid
-    import make_sdxl
+    from testkit import make_face_models, make_pulid, make_sdxl
     import torch
 
     sdxl = _cached("sdxl_small.safetensors", make_sdxl.write_sdxl_checkpoint)
@@ -59,7 +54,7 @@ def _models(root):
     _link(sdxl, os.path.join(root, "checkpoints", "sd_xl_base_1.0.safetensors"))
     _link(sdxl, os.path.join(root, "checkpoints", "sdxl_lightning_4step.safetensors"))
     _link(pulid, os.path.join(root, "pulid", "pulid_v1.1.safetensors"))
-    # The file name cubiq's workflows use (tests/cubiq_workflows.py): a PuLID file is recognised by its contents.
+    # The file name cubiq's workflows use (testkit/cubiq_workflows.py): a PuLID file is recognised by its contents.
     _link(pulid, os.path.join(root, "pulid", "ip-adapter_pulid_sdxl_fp16.safetensors"))
     _link(eva, os.path.join(root, "clip_vision", "EVA02_CLIP_L_336_psz14_s6B.pt"))
     # As the release zip unpacks: models/insightface/models/antelopev2/antelopev2/*.onnx
@@ -69,7 +64,7 @@ def _models(root):
 
 def _face_images(folder):
     import cv2
-    import make_face_models
+    from testkit import make_face_models
 
     os.makedirs(folder, exist_ok=True)
     for name, center, side in (("face.png", (336, 304), 128), ("face2.png", (304, 336), 160)):
@@ -87,7 +82,7 @@ def comfy(tmp_path_factory):
     import folder_paths
     import nodes
 
-    import make_sdxl
+    from testkit import make_sdxl
 
     make_sdxl.use_small_text_encoders()
     work = tmp_path_factory.mktemp("comfyui")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-import browser_harness as bh
-import cubiq_workflows
+from testkit import browser_harness as bh
+from testkit import cubiq_workflows
 from pulid_cli.migrate import migrate
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from numerics import assert_agree
+from testkit.numerics import assert_agree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 API = os.path.join(ROOT, "workflows", "api")
@@ -133,7 +133,7 @@ def test_missing_files_name_the_folder_and_the_fix(comfy):
 def test_ours_load_beside_the_other_pulid_packs_ids(comfy):
     """The stand-in pack (tests/host/custom_nodes/pulid_test_clashing_pack) loaded first registered every id
     the other PuLID packs use; ours are all there too, as our classes (the workflows' tests run them)."""
-    from other_pulid_packs import PACKS
+    from testkit.other_pulid_packs import PACKS
 
     theirs = {node_id for pack in PACKS.values() for node_id in pack["ids"]}
     assert theirs <= set(comfy.nodes.NODE_CLASS_MAPPINGS)
@@ -201,7 +201,7 @@ def test_window_follows_the_sampled_models_schedule_whatever_the_node_order(comf
 
 def test_migrated_cubiq_prompt_validates_and_runs(comfy):
     """`pulid migrate` on a cubiq API prompt: ComfyUI accepts the result, and it samples (on the CPU provider)."""
-    import cubiq_workflows
+    from testkit import cubiq_workflows
     from pulid_cli.migrate import migrate
 
     prompt = migrate(cubiq_workflows.api()).workflow

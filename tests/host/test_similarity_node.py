@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import make_face_models as mfm
-from numerics import assert_close
-from pack import PACK, import_pack
+from testkit import make_face_models as mfm
+from testkit.numerics import assert_close
+from testkit.pack import PACK, import_pack
 
 FACELESS = np.full((640, 640, 3), 30, np.uint8)
 

@@ -61,7 +61,7 @@ class PuLIDTestAttn2Protocol:
 
 
 class IPAdapterStandIn(PuLIDTestAttn2Protocol):
-    """The IP-Adapter-like node of the cubiq workflows the migration tests build (tests/cubiq_workflows.py)."""
+    """The IP-Adapter-like node of the cubiq workflows the migration tests build (testkit/cubiq_workflows.py)."""
 
     @classmethod
     def INPUT_TYPES(cls):

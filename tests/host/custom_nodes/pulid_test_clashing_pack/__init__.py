@@ -1,5 +1,5 @@
 """Test-only stand-in for the other PuLID packs users install beside ours: it registers every node id and
-type they use (tests/other_pulid_packs.py) and the "pulid" models folder the way cubiq's pack does
+type they use (testkit/other_pulid_packs.py) and the "pulid" models folder the way cubiq's pack does
 (writing folder_paths' table directly, with its own extensions). Loaded before ours in the host tests,
 our nodes and workflows must still load and run.
 """
@@ -8,11 +8,15 @@ import sys
 
 import folder_paths
 
-TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))))
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
+# This runs inside a ComfyUI server process, whose sys.path has ComfyUI's folder and not this repo, so the
+# repo root goes on it to import testkit. Appended, not prepended: the repo's nodes/ folder must never
+# shadow ComfyUI's nodes.py.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.realpath(__file__))))))
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
 
-from other_pulid_packs import PACKS  # noqa: E402
+from testkit.other_pulid_packs import PACKS  # noqa: E402
 
 
 def _node(node_id, types):

@@ -1,6 +1,6 @@
 """Generators for PuLID-SDXL checkpoint files in the real formats, with random weights (shared test helper).
 
-Other tests and the benchmarks import this module (`import make_pulid` from tests/); the function names
+Other tests and the benchmarks import this module (`from testkit import make_pulid`); the function names
 and signatures below are stable. The key names and shapes are written out here from the official
 PuLID code, independently of `pulid/`, so a naming mistake in the loader cannot hide behind the generator.
 

@@ -1,0 +1,2 @@
+"""Benchmarks of PuLID-SDXL (development only, never shipped): run each from the repo root as
+`python -m bench.<name>` (see its docstring for the command line)."""
