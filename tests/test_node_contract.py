@@ -147,6 +147,9 @@ def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch, tmp
     if folder_paths is not None:
         monkeypatch.setitem(folder_paths.folder_names_and_paths, folders.EMBEDS_FOLDER,
                             ([str(tmp_path)], {folders.EMBEDS_EXTENSION}))
+        # The host caches folder listings and re-checks each cached folder's mtime later: a listing of
+        # tmp_path must not outlive this test (tmp_path goes, and the next listing would fail on it).
+        monkeypatch.setattr(folder_paths, "filename_list_cache", {})
     assert folders.embeds_files() == [folders.NO_EMBEDS]
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match=r"Save PuLID Embeddings \(SDXL\)"):
         folders.embeds_path(folders.NO_EMBEDS)

@@ -260,9 +260,10 @@ def _assert_help_is_our_page(text):
     """The Info panel shows web/docs/PuLIDSDXLApply.md, not the frontend's fallback built from the node's
     description and input tooltips (which also name the inputs and `fidelity`): the page's own headings and
     recipe line are only in the page."""
-    page = (bh.REPO / "web" / "docs" / "PuLIDSDXLApply.md").read_text(encoding="utf-8")
-    title = page.splitlines()[0].lstrip("# ").strip()
-    for own in (title, "Recipe", "Errors and their fix", "Start with weight 0.8, fidelity."):
+    lines = (bh.REPO / "web" / "docs" / "PuLIDSDXLApply.md").read_text(encoding="utf-8").splitlines()
+    title = lines[0].lstrip("# ").strip()
+    recipe = lines[lines.index("## Recipe") + 1].split(".")[0]  # the recipe's first sentence, as rendered
+    for own in (title, "Recipe", "Errors and their fix", recipe):
         assert own in text, f"the help panel shows {text[:300]!r}, not web/docs/PuLIDSDXLApply.md ({own!r} missing)"
     assert "attn_mask" in text
 
