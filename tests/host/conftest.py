@@ -127,3 +127,15 @@ def comfy(tmp_path_factory):
 
     return SimpleNamespace(run=run, validate=validate, execute=runner.execute, nodes=nodes, folder_paths=folder_paths,
                            output=work / "output", models=models, pack=pack)
+
+
+@pytest.fixture(scope="session")
+def cli_setup(comfy, tmp_path_factory):
+    """(models folder, face photo, extra_model_paths.yaml naming the test node folder) for the command-line tools'
+    servers: the servers load a test-only custom node that shrinks the text encoders (tests/host/custom_nodes/)."""
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("cli")
+    yaml = root / "extra_model_paths.yaml"
+    yaml.write_text(f"pulid_test_nodes:\n    custom_nodes: {os.path.join(TESTS, 'host', 'custom_nodes')}\n")
+    return comfy.models, Path(comfy.folder_paths.get_input_directory()) / "face.png", yaml
