@@ -308,8 +308,8 @@ class FaceEncoder:
         self.recognizer.prepare(0)
         self.retinaface, self.parser = load_facexlib(facexlib_dir)
         self.eva = eva_clip if isinstance(eva_clip, nn.Module) else load_eva_clip(eva_clip)
-        # The file the vision tower came from (None when given a loaded module): its text tower is read from the
-        # same file when prompt adherence is measured (clip_text.load_clip_text), never here.
+        # The file the vision tower came from (None when given a loaded module): the text tower beside it is read
+        # only when prompt adherence is measured (Evaluate PuLID Batch), never here.
         self.eva_clip_path = None if isinstance(eva_clip, nn.Module) else os.fspath(eva_clip)
         self.to(device, dtype)
         # insightface may build its fixed-size detector session on first use: do it now, not in a call.
