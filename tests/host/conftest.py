@@ -49,7 +49,7 @@ def _models(root):
         p, version="v1.1", dtype=torch.float16, fmt="safetensors"))
     # Real widths (1024-wide hidden states, 768-d pooled output) so the PuLID encoder accepts them;
     # 20 blocks is the fewest that still has the five blocks PuLID reads.
-    eva = _cached("eva02_clip_l.pt", lambda p: make_face_models.write_eva_clip_checkpoint(
+    eva = _cached("eva02_clip_l_text.pt", lambda p: make_face_models.write_eva_clip_checkpoint(
         p, layout="eva-clip", embed_dim=1024, depth=20))
     _link(sdxl, os.path.join(root, "checkpoints", "sd_xl_base_1.0.safetensors"))
     _link(sdxl, os.path.join(root, "checkpoints", "sdxl_lightning_4step.safetensors"))
