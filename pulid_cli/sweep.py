@@ -437,37 +437,39 @@ def load_image(path):
 def score(jobs, folder, faces, encoder, clip, batch=8) -> dict:
     """{job: Row-values (likeness, adherence, preservation, note)} for rendered `jobs` (images in `folder`)."""
     from pulid.similarity import face_similarity
-    from pulid.tradeoff import preservation, prompt_adherence
+    from pulid.tradeoff import image_embeddings, preservation, prompt_adherence
 
     results = {job: {"likeness": None, "adherence": None, "preservation": None, "note": ""} for job in jobs}
     for start in range(0, len(jobs), batch):
         chunk = jobs[start:start + batch]
         images = [load_image(folder / job.name) for job in chunk]
-        for job, value in zip(chunk, prompt_adherence(clip, images, [job.prompt for job in chunk])):
+        embeddings = image_embeddings(clip.vision, images)  # once for both measures
+        adherence = prompt_adherence(clip, images, [job.prompt for job in chunk], embeddings=embeddings)
+        for job, value in zip(chunk, adherence):
             results[job]["adherence"] = float(value)
-        pulid = [(job, image) for job, image in zip(chunk, images) if not job.baseline]
+        pulid = [i for i, job in enumerate(chunk) if not job.baseline]
         if pulid:
-            baselines = [load_image(folder / job.baseline_job.name) for job, _ in pulid]
-            for (job, _), value in zip(pulid, preservation(clip, [image for _, image in pulid], baselines)):
-                results[job]["preservation"] = float(value)
+            baselines = [load_image(folder / chunk[i].baseline_job.name) for i in pulid]
+            kept = preservation(clip, [images[i] for i in pulid], baselines, embeddings=embeddings[pulid])
+            for i, value in zip(pulid, kept):
+                results[chunk[i]]["preservation"] = float(value)
+        pulid = [(chunk[i], images[i]) for i in pulid]
         for face in {job.face for job, _ in pulid}:
             mine = [(job, image) for job, image in pulid if job.face == face]
             _, found = face_similarity(encoder, [load_image(faces[face])], [image for _, image in mine])
             for (job, _), result in zip(mine, found):
                 results[job]["likeness"] = result.similarity
-    notes = prompt_notes(clip, sorted({job.prompt for job in jobs}))
+    notes = prompt_notes(sorted({job.prompt for job in jobs}))
     for job in jobs:
         results[job]["note"] = notes.get(job.prompt, "")
     return results
 
 
-def prompt_notes(clip, prompts) -> dict:
-    """{prompt: "truncated: 77 of N tokens" or ""}, when the text tower says so."""
-    import pulid.tradeoff as tradeoff
+def prompt_notes(prompts) -> dict:
+    """{prompt: "truncated: 77 of N tokens" or ""}: what CLIP reads of each prompt."""
+    from pulid.tradeoff import prompt_notes as notes
 
-    if not prompts or not hasattr(tradeoff, "prompt_notes"):
-        return {}
-    return {p: getattr(n, "note", "") for p, n in zip(prompts, tradeoff.prompt_notes(prompts))}
+    return {p: n.note for p, n in zip(prompts, notes(prompts))} if prompts else {}
 
 
 def mean_sd(values):
@@ -721,15 +723,12 @@ def report(out, manifest, encoder, paths):
     rows = [known[job] for job in rendered if job in known]
     write_atomic(out / SCORES, csv_text(rows).encode("utf-8"))
     write_atomic(out / CONTACT_SHEET, contact_sheet(rows, images))
-    try:
+    points = chart_points(rows)
+    if points:
         from pulid.chart import tradeoff_chart
-    except ImportError:
-        log.warning("no trade-off chart: this version of the library has no pulid.chart")
-    else:
-        points = chart_points(rows)
-        if points:
-            write_atomic(out / CHART, png_bytes(tradeoff_chart(points, title="PuLID trade-off: mean and sd "
-                                                                               "over prompts and seeds")))
+
+        write_atomic(out / CHART, png_bytes(tradeoff_chart(points, title="PuLID trade-off per face, method and "
+                                                                           "weight (mean ± sd over prompts and seeds)")))
     return rows
 
 
