@@ -431,7 +431,7 @@ def load_image(path):
     from PIL import Image
 
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))
 
 
 def score(jobs, folder, faces, encoder, clip, batch=8) -> dict:

@@ -7,11 +7,13 @@ import json
 import logging
 
 import pytest
+import torch
 
 from pulid.errors import PulidError
 from pulid_cli import sweep as sw
 from pulid_cli.comfyui import ServerGone
 from pulid_cli.main import main
+from testkit.numerics import assert_agree, assert_close
 
 
 # ---------------------------------------------------------------------------------- the grid
@@ -290,3 +292,96 @@ def test_command_line_errors(tmp_path, caplog):
         assert main(base + ["--server", "http://127.0.0.1:9"]) == 1
     assert "not found: the sweep scores with the same model files the servers use" in caplog.text
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------- scoring on generated models
+@pytest.fixture(scope="module")
+def scoring(tmp_path_factory):
+    """A models folder in ComfyUI's layout with small generated files, and the face encoder the sweep loads from it."""
+    from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION, PULID_V1_1
+    from testkit import make_face_models as mfm
+
+    models = tmp_path_factory.mktemp("sweep_models")
+    mfm.write_eva_clip_checkpoint(str(models / EVA_CLIP.folder / EVA_CLIP.filename))
+    mfm.write_antelopev2(str(models / ANTELOPEV2.folder))
+    mfm.write_facexlib(str(models / FACEXLIB_DETECTION.folder))
+    (models / PULID_V1_1.folder).mkdir()
+    (models / PULID_V1_1.folder / PULID_V1_1.filename).write_bytes(b"only hashed here")
+    _, paths = sw._model_paths(models, None)
+    return models, paths, sw.load_face_encoder(models, paths["eva_clip"])
+
+
+def f32(*values):
+    """Scores as float32 (the precision of the embeddings they come from), for the float rule."""
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def _face(seed, side=128):
+    import numpy as np
+
+    from testkit import make_face_models as mfm
+
+    image = mfm.draw_face(np.full((640, 640, 3), 30, np.uint8), (336, 304), side)
+    image[240:368, 272:400] = np.clip(image[240:368, 272:400].astype(int)
+                                      + np.random.default_rng(seed).integers(-6, 7, (128, 128, 3)), 0, 255)
+    return image
+
+
+def test_scores_are_the_librarys_numbers_and_kept_on_the_next_run(scoring, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from pulid.similarity import face_similarity
+    from pulid.tradeoff import preservation, prompt_adherence
+
+    models, paths, encoder = scoring
+    face = tmp_path / "ann.png"
+    Image.fromarray(_face(1)).save(face)
+    faces = {"ann": face}
+    manifest = sw.new_manifest(SETTINGS, {"ann": {"path": str(face), "sha256": "x"}}, ["a red hat", "the sea"],
+                               [1.0], ["fidelity"], [5])
+    jobs = sw.plan_jobs(faces, ["a red hat", "the sea"], [1.0], ["fidelity"], [5])
+    images = {jobs[0]: _face(2), jobs[1]: np.full((640, 640, 3), 90, np.uint8),  # baselines
+              jobs[2]: _face(1), jobs[3]: np.full((640, 640, 3), 90, np.uint8)}  # the photo itself; no face
+    (tmp_path / "out" / "images").mkdir(parents=True)
+    for job, image in images.items():
+        Image.fromarray(image).save(tmp_path / "out" / "images" / job.name)
+    rows = {r.job: r for r in sw.report(tmp_path / "out", manifest, encoder, paths)}
+    assert list(rows) == jobs
+
+    # The library's own calls (in other batches: the same float32 computation by another route).
+    clip = sw.load_clip(encoder, paths["eva_clip"])
+    _, found = face_similarity(encoder, [_face(1)], [images[jobs[2]]])
+    assert_agree(f32(rows[jobs[2]].likeness), f32(found[0].similarity))
+    assert_close(f32(rows[jobs[2]].likeness), torch.tensor([1.0], dtype=torch.float64), "network")  # the photo
+    assert rows[jobs[3]].likeness is None and rows[jobs[0]].likeness is None
+    want = prompt_adherence(clip, [images[j] for j in jobs], [j.prompt for j in jobs])
+    assert_agree(f32(*[rows[j].adherence for j in jobs]), f32(*want))
+    kept = preservation(clip, [images[jobs[2]], images[jobs[3]]], [images[jobs[0]], images[jobs[1]]])
+    assert_agree(f32(rows[jobs[2]].preservation, rows[jobs[3]].preservation), f32(*kept))
+    # the same picture as its baseline
+    assert_close(f32(rows[jobs[3]].preservation), torch.tensor([1.0], dtype=torch.float64), "network")
+    assert rows[jobs[0]].preservation is None
+
+    text = (tmp_path / "out" / "scores.csv").read_text()
+    assert text.count("\n") == 5 and ",no face," in text
+    for name in ("contact_sheet.png", "tradeoff.png"):
+        assert Image.open(tmp_path / "out" / name).size[0] > 100
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(sw, "score", no_scoring)
+    sw.report(tmp_path / "out", manifest, encoder, paths)  # everything is in scores.csv already
+    assert (tmp_path / "out" / "scores.csv").read_text() == text
+
+
+def test_a_face_photo_without_a_face_is_refused(scoring, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(_face(1)).save(tmp_path / "ann.png")
+    Image.fromarray(np.full((320, 320, 3), 30, np.uint8)).save(tmp_path / "wall.png")
+    sw.check_faces(scoring[2], {"ann": tmp_path / "ann.png"})
+    with pytest.raises(PulidError, match="No face found in the face photo .*wall.png"):
+        sw.check_faces(scoring[2], {"ann": tmp_path / "ann.png", "wall": tmp_path / "wall.png"})
