@@ -2,7 +2,7 @@
 
 Nothing of ComfyUI is imported. The endpoints used here (/system_stats, /object_info, /upload/image,
 /prompt, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
-have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` drives a render with
+have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` and `sweep` drive renders with
 them, the browser test harness starts its servers with `ServerProcess`.
 """
 import contextlib

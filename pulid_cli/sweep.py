@@ -653,12 +653,16 @@ def sweep(*, faces, out, prompts_file=None, weights=(1.0,), methods=("fidelity",
             process = stack.enter_context(own_server(comfyui, models_dir, extra_model_paths, cpu, pulid_file,
                                                      prefix="pulid-sweep-"))
             servers = [process.url]
-        return asyncio.run(_sweep(out, old, faces, face_info, prompts, weights, methods, seeds, list(servers),
-                                  workflow, values, hashes, per_server, encoder, paths))
+        manifest, rendered, total = asyncio.run(_sweep(out, old, faces, face_info, prompts, weights, methods, seeds,
+                                                       list(servers), workflow, values, hashes, per_server))
+    # Outside the event loop (Ctrl-C stops it at once) and after our own server is stopped (its memory back).
+    rows = report(out, manifest, encoder, paths)
+    return SweepResult(out, rendered, total, rows)
 
 
 async def _sweep(out, old, faces, face_info, prompts, weights, methods, seeds, servers, workflow, values, hashes,
-                 per_server, encoder, paths):
+                 per_server):
+    """Check the servers, settle the manifest, render what is missing: (manifest, rendered now, grid size)."""
     import aiohttp
 
     from .comfyui import Client
@@ -683,6 +687,7 @@ async def _sweep(out, old, faces, face_info, prompts, weights, methods, seeds, s
                  len(jobs), len(jobs) - len(missing), len(missing), len(servers))
         if missing:
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
             bar = tqdm(total=len(missing), desc="sweep", unit="image", file=sys.stderr)
 
@@ -692,11 +697,11 @@ async def _sweep(out, old, faces, face_info, prompts, weights, methods, seeds, s
 
             render = ComfyRenderer(session, workflow, {k: v for k, v in values.items() if k in SETTINGS}, faces)
             try:
-                await run_jobs(missing, servers, render, done, per_server=per_server)
+                with logging_redirect_tqdm():  # log lines above the bar, not through it
+                    await run_jobs(missing, servers, render, done, per_server=per_server)
             finally:
                 bar.close()
-    rows = report(out, manifest, encoder, paths)
-    return SweepResult(out, len(missing), len(jobs), rows)
+    return manifest, len(missing), len(jobs)
 
 
 def report(out, manifest, encoder, paths):
