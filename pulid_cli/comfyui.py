@@ -1,7 +1,7 @@
 """ComfyUI as a program: start its main.py on a free loopback port, talk to it over its HTTP API, stop it.
 
 Nothing of ComfyUI is imported. The endpoints used here (/system_stats, /object_info, /upload/image,
-/prompt, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
+/prompt, /queue, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
 have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` and `sweep` drive renders with
 them, the browser test harness starts its servers with `ServerProcess`.
 """
