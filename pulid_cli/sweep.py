@@ -542,12 +542,13 @@ def contact_sheet(rows, folder, thumb=160):
                 image = image.convert("RGB")
                 image.thumbnail((thumb, thumb))
                 sheet.paste(image, (left, top))
+                shown = image.height
             if row.job.baseline:
                 numbers = f"CLIP-T {_number(row.adherence, 1, '?')}"
             else:
                 numbers = (f"face {_number(row.likeness, 3, 'none')}  CLIP-T {_number(row.adherence, 1, '?')}\n"
                            f"kept {_number(row.preservation, 3, '?')}")
-            draw.multiline_text((left, top + thumb + 2), numbers, fill=(0, 0, 0), font=font, spacing=2)
+            draw.multiline_text((left, top + shown + 2), numbers, fill=(0, 0, 0), font=font, spacing=2)
     top = head_h + len(row_keys) * (thumb + text_h) + line // 2
     for i, prompt in enumerate(prompts):
         draw.text((4, top + i * line), f"P{i + 1}: {prompt}", fill=(0, 0, 0), font=font)
@@ -732,8 +733,7 @@ def report(out, manifest, encoder, paths):
     if points:
         from pulid.chart import tradeoff_chart
 
-        write_atomic(out / CHART, png_bytes(tradeoff_chart(points, title="PuLID trade-off per face, method and "
-                                                                           "weight (mean ± sd over prompts and seeds)")))
+        write_atomic(out / CHART, png_bytes(tradeoff_chart(points, title="mean ± sd over prompts and seeds")))
     return rows
 
 
