@@ -191,3 +191,21 @@ def test_bad_input_stops_before_anything_renders(cli_setup, servers, prompts, tm
     assert done.returncode == 1 and "has no prompts" in done.stderr, done.stderr[-3000:]
     assert len(_outputs(b)) == rendered
     assert not (tmp_path / "out" / "images").exists()
+
+
+def test_own_server_started_and_stopped(cli_setup, prompts, tmp_path):
+    """Without --server the sweep starts one ComfyUI itself, as `generate --comfyui` does, and stops it."""
+    models, _, yaml = cli_setup
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    one = tmp_path / "one.txt"
+    one.write_text(prompts.read_text().splitlines()[1] + "\n")
+    argv = _argv(cli_setup, tmp_path / "out", [], one, "--comfyui", COMFYUI, "--extra-model-paths", str(yaml),
+                 "--cpu", "--weights", "1.0", "--seeds", "5")
+    done = subprocess.run(argv, cwd=ROOT, env=dict(_env(tmp_path), TMPDIR=str(scratch)), capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "starting ComfyUI from" in done.stderr
+    assert "2 image(s) in this grid, 0 already rendered, 2 to render on 1 server(s)" in done.stderr
+    assert len(_images(tmp_path / "out")) == 2
+    assert not list(scratch.glob("pulid-sweep-*")), "the sweep left its server's temporary folder behind"
