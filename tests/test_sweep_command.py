@@ -1,6 +1,6 @@
 """`python -m pulid_cli sweep` without a ComfyUI: the grid, the manifest, the scheduler (fake servers), the csv
-and the prompt file. The real servers are in tests/host/test_sweep.py (this file has another name: pytest imports test files by
-basename, and two test_sweep modules would clash)."""
+and the prompt file. The real servers are in tests/host/test_sweep.py (this file has another name: pytest
+imports test files by basename, and two test_sweep modules would clash)."""
 import asyncio
 import csv
 import io
