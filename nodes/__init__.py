@@ -7,6 +7,7 @@ from . import folders
 from .apply import PuLIDSDXLApply, PuLIDSDXLApplyAdvanced
 from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
 from .encode import PuLIDSDXLEncodeFace
+from .evaluate import PuLIDSDXLEvaluate
 from .loaders import PuLIDSDXLFaceEncoderLoader, PuLIDSDXLModelLoader
 from .similarity import PuLIDSDXLFaceSimilarity
 
@@ -19,6 +20,7 @@ NODE_CLASS_MAPPINGS = {
     "PuLIDSDXLSaveEmbeds": PuLIDSDXLSaveEmbeds,
     "PuLIDSDXLLoadEmbeds": PuLIDSDXLLoadEmbeds,
     "PuLIDSDXLFaceSimilarity": PuLIDSDXLFaceSimilarity,
+    "PuLIDSDXLEvaluate": PuLIDSDXLEvaluate,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -30,6 +32,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDSDXLSaveEmbeds": "Save PuLID Embeddings (SDXL)",
     "PuLIDSDXLLoadEmbeds": "Load PuLID Embeddings (SDXL)",
     "PuLIDSDXLFaceSimilarity": "Face Similarity (PuLID SDXL)",
+    "PuLIDSDXLEvaluate": "Evaluate PuLID Batch (SDXL)",
 }
 
 folders.register_folders()

@@ -39,10 +39,15 @@ class PulidModelHandle:
 
 @dataclass
 class FaceEncoderHandle:
-    """PULID_SDXL_FACE_ENCODER: the face pipeline plus a ModelPatcher of its torch modules."""
+    """PULID_SDXL_FACE_ENCODER: the face pipeline plus a ModelPatcher of its torch modules.
+
+    `clip_text` is the ModelPatcher of the EVA-CLIP text tower from the same file: None until Evaluate PuLID
+    Batch first needs it (Encode Face never does), then kept here so it is read once per loaded encoder.
+    """
 
     encoder: object
     patcher: object
+    clip_text: object = None
 
 
 def load_models(*patchers):

@@ -308,6 +308,9 @@ class FaceEncoder:
         self.recognizer.prepare(0)
         self.retinaface, self.parser = load_facexlib(facexlib_dir)
         self.eva = eva_clip if isinstance(eva_clip, nn.Module) else load_eva_clip(eva_clip)
+        # The file the vision tower came from (None when given a loaded module): the text tower beside it is read
+        # only when prompt adherence is measured (Evaluate PuLID Batch), never here.
+        self.eva_clip_path = None if isinstance(eva_clip, nn.Module) else os.fspath(eva_clip)
         self.to(device, dtype)
         # insightface may build its fixed-size detector session on first use: do it now, not in a call.
         self.detector.detect(np.zeros((DET_SIZE[1], DET_SIZE[0], 3), np.uint8), max_num=0)

@@ -1,8 +1,8 @@
 """ComfyUI as a program: start its main.py on a free loopback port, talk to it over its HTTP API, stop it.
 
 Nothing of ComfyUI is imported. The endpoints used here (/system_stats, /object_info, /upload/image,
-/prompt, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
-have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` drives a render with
+/prompt, /queue, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
+have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` and `sweep` drive renders with
 them, the browser test harness starts its servers with `ServerProcess`.
 """
 import contextlib
@@ -18,7 +18,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pulid.errors import PulidError
+
 log = logging.getLogger(__name__)
+
+
+class ServerGone(PulidError):
+    """The server refused or dropped the connection: it is gone (a slow render is not)."""
 
 
 def free_port() -> int:
@@ -146,12 +152,13 @@ class Client:
             r.raise_for_status()
             return await r.json(content_type=None)
 
-    async def upload_image(self, path):
-        """Put a local image into the server's input folder; returns the name LoadImage takes."""
+    async def upload_image(self, path, name=None):
+        """Put a local image into the server's input folder (as `name`, default its own file name);
+        returns the name LoadImage takes."""
         import aiohttp
 
         form = aiohttp.FormData()
-        form.add_field("image", Path(path).read_bytes(), filename=Path(path).name)
+        form.add_field("image", Path(path).read_bytes(), filename=name or Path(path).name)
         form.add_field("overwrite", "true")
         async with self.session.post(self.url + "/upload/image", data=form) as r:
             r.raise_for_status()
@@ -170,6 +177,14 @@ class Client:
     async def interrupt(self):
         with contextlib.suppress(Exception):
             async with self.session.post(self.url + "/interrupt", json={}):
+                pass
+
+    async def cancel(self, prompt_id):
+        """Take our prompt off the queue, or stop it if it runs; another client's render is left alone."""
+        with contextlib.suppress(Exception):
+            async with self.session.post(self.url + "/queue", json={"delete": [prompt_id]}):
+                pass
+            async with self.session.post(self.url + "/interrupt", json={"prompt_id": prompt_id}):
                 pass
 
     async def download(self, image):

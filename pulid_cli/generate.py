@@ -9,6 +9,7 @@ what the same workflow gives in the UI, and no ComfyUI internals are touched, so
 on every ComfyUI release the pack supports.
 """
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from pulid.errors import ModelFileError, PulidError
 
-from .comfyui import Client, ServerProcess, combo_options, execution_error_text
+from .comfyui import Client, ServerGone, ServerProcess, combo_options, execution_error_text
 from .doctor import check_models, format_table
 
 log = logging.getLogger(__name__)
@@ -98,23 +99,33 @@ def generate(*, face, prompt, out, comfyui=None, server=None, negative=None, che
 
 
 def _render_on_own_server(comfyui, face, api_workflow, values, models_dir, extra_model_paths, cpu):
+    with own_server(comfyui, models_dir, extra_model_paths, cpu, values.get("pulid_file")) as process:
+        try:
+            return asyncio.run(_render(process.url, face, api_workflow, values))
+        except PulidError:
+            log.debug("ComfyUI's log:\n%s", process.log_tail())
+            raise
+
+
+@contextlib.contextmanager
+def own_server(comfyui, models_dir=None, extra_model_paths=None, cpu=False, pulid_file=None, prefix="pulid-generate-"):
+    """A ComfyUI started from the folder `comfyui` for this command (a `ServerProcess`), stopped on leaving.
+
+    Missing models stop it before it starts; its output and user data live in a temporary folder.
+    """
     comfyui = Path(comfyui).expanduser().resolve()
     if not (comfyui / "main.py").is_file() or not (comfyui / "folder_paths.py").is_file():
         raise PulidError(f"{comfyui} is not a ComfyUI folder (no main.py / folder_paths.py); "
                          f"--comfyui must be the folder that holds ComfyUI's main.py.")
     models = Path(models_dir).expanduser().resolve() if models_dir else comfyui / "models"
     if models_dir or not extra_model_paths:
-        _require_models(models, values.get("pulid_file"))
-    with tempfile.TemporaryDirectory(prefix="pulid-generate-") as scratch:
+        _require_models(models, pulid_file)
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
         scratch = Path(scratch)
         args = _server_args(comfyui, scratch, models if models_dir else None, extra_model_paths, cpu)
         log.info("starting ComfyUI from %s", comfyui)
         with ServerProcess(comfyui, args, scratch / "comfyui.log") as process:
-            try:
-                return asyncio.run(_render(process.url, face, api_workflow, values))
-            except PulidError:
-                log.debug("ComfyUI's log:\n%s", process.log_tail())
-                raise
+            yield process
 
 
 def _server_args(comfyui, scratch, models, extra_model_paths, cpu):
@@ -171,31 +182,48 @@ def _require_models(models: Path, pulid_file):
 async def _render(url, face, api_workflow, values):
     import aiohttp
 
-    client_id = f"pulid-generate-{uuid.uuid4()}"
     async with aiohttp.ClientSession() as session:
-        client = Client(url, session, client_id)
-        try:
-            info = await client.get_json(f"/object_info/{PACK_NODE}")
-        except aiohttp.ClientError as exc:
-            raise PulidError(f"No ComfyUI answers at {url} ({exc}). Start it, or use --comfyui <folder>.") from None
-        if not info:
-            raise PulidError(f"The ComfyUI at {url} has not loaded PuLID-SDXL (no {PACK_NODE} node). Install "
-                             f"the pack into ComfyUI/custom_nodes and restart ComfyUI; its log says why it failed.")
+        client = Client(url, session, f"pulid-generate-{uuid.uuid4()}")
+        await check_server(client)
         if values.get("checkpoint") is None:
             values = dict(values, checkpoint=await _default_checkpoint(client, api_workflow))
         values = dict(values, face=await client.upload_image(face))
-        prompt = fill_workflow(api_workflow, values)
-        async with session.ws_connect(f"{client.url}/ws?clientId={client_id}", heartbeat=30) as ws:
-            try:
-                prompt_id = await client.queue(prompt)
-            except ValueError as exc:
-                raise PulidError(str(exc)) from None
-            try:
-                await _follow(ws, prompt_id)
-            except BaseException:
-                await client.interrupt()  # Ctrl-C or an error here: do not leave the render running
-                raise
-        return await client.download(_saved_image(await _outputs(client, prompt_id)))
+        return await run_prompt(client, fill_workflow(api_workflow, values))
+
+
+async def check_server(client):
+    """A PulidError unless a ComfyUI that has loaded this pack answers at the client's URL."""
+    import aiohttp
+
+    try:
+        info = await client.get_json(f"/object_info/{PACK_NODE}")
+    except aiohttp.ClientError as exc:
+        raise PulidError(f"No ComfyUI answers at {client.url} ({exc}). Start it, or use --comfyui <folder>.") from None
+    if not info:
+        raise PulidError(f"The ComfyUI at {client.url} has not loaded PuLID-SDXL (no {PACK_NODE} node). Install "
+                         f"the pack into ComfyUI/custom_nodes and restart ComfyUI; its log says why it failed.")
+
+
+async def run_prompt(client, prompt, *, bar=True, on_queued=None):
+    """Queue one filled-in API workflow, follow it to the end and return the saved image's bytes.
+
+    A rejected prompt or a failed node is a PulidError with ComfyUI's message; a closed event stream is
+    `ServerGone`. Ctrl-C or an error while it runs interrupts it on the server. `on_queued(prompt_id)` is
+    called once the server has accepted it.
+    """
+    async with client.session.ws_connect(f"{client.url}/ws?clientId={client.client_id}", heartbeat=30) as ws:
+        try:
+            prompt_id = await client.queue(prompt)
+        except ValueError as exc:
+            raise PulidError(str(exc)) from None
+        if on_queued is not None:
+            on_queued(prompt_id)
+        try:
+            await _follow(ws, prompt_id, bar)
+        except BaseException:
+            await client.cancel(prompt_id)  # Ctrl-C or an error here: do not leave the render running
+            raise
+    return await client.download(_saved_image(await _outputs(client, prompt_id)))
 
 
 async def _outputs(client, prompt_id, timeout=60):
@@ -223,8 +251,8 @@ async def _default_checkpoint(client, api_workflow):
     return available[0]
 
 
-async def _follow(ws, prompt_id):
-    """Read the event stream until the prompt ends; a tqdm bar per sampling node on stderr."""
+async def _follow(ws, prompt_id, show_bar=True):
+    """Read the event stream until the prompt ends; a tqdm bar per sampling node on stderr (`show_bar`)."""
     import aiohttp
     from tqdm import tqdm
 
@@ -233,13 +261,13 @@ async def _follow(ws, prompt_id):
         async for message in ws:
             if message.type != aiohttp.WSMsgType.TEXT:
                 if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    raise PulidError("ComfyUI closed the connection during the render; its log says why.")
+                    raise ServerGone("ComfyUI closed the connection during the render; its log says why.")
                 continue  # binary frames are previews
             event = json.loads(message.data)
             kind, data = event.get("type"), event.get("data") or {}
             if data.get("prompt_id") not in (None, prompt_id):
                 continue
-            if kind == "progress":
+            if kind == "progress" and show_bar:
                 if bar is None or bar_node != data.get("node"):
                     if bar is not None:
                         bar.close()
@@ -259,7 +287,7 @@ async def _follow(ws, prompt_id):
     finally:
         if bar is not None:
             bar.close()
-    raise PulidError("ComfyUI closed the connection during the render; its log says why.")
+    raise ServerGone("ComfyUI closed the connection during the render; its log says why.")
 
 
 def _saved_image(outputs):

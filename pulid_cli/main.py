@@ -1,4 +1,4 @@
-"""Command line: fetch the models, check an install, render one image without the UI.
+"""Command line: fetch the models, check an install, render one image or a scored grid without the UI.
 
 Logging goes to stderr so the doctor's table and the dry-run list can be piped or diffed.
 """
@@ -95,6 +95,40 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
     gen.add_argument("--workflow", help="API-format workflow JSON (default: the pack's basic one)")
     gen.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")
+
+    sw = sub.add_parser(
+        "sweep", help="render and score a grid: faces x prompts x weights x methods x seeds",
+        description="Render the pack's basic workflow for every face x prompt x weight x method x seed (plus one "
+                    "baseline at weight 0 per prompt x seed) through ComfyUI's HTTP API, on one or more servers, "
+                    "score each image on this machine (likeness, prompt adherence, preservation) and write "
+                    "images/, scores.csv, contact_sheet.png and tradeoff.png into --out. Run the same command "
+                    "again to render only what is missing, or with more faces, prompts, weights, methods or "
+                    "seeds to grow the sweep.")
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument("--server", metavar="URL", action="append",
+                       help="a running ComfyUI; repeat for several (each gets its own queue of jobs)")
+    where.add_argument("--comfyui", help="ComfyUI folder: start its main.py for this sweep, stop it after")
+    sw.add_argument("--face", action="append", required=True, help="photo of a face (repeat for several)")
+    sw.add_argument("--prompts", metavar="FILE",
+                    help="prompts, one per line (default: the pack's own set, pulid_cli/sweep_prompts.txt)")
+    sw.add_argument("--weights", default="0.6,0.8,1.0", help="PuLID weights, comma-separated (default 0.6,0.8,1.0)")
+    sw.add_argument("--methods", default="fidelity", help="PuLID methods, comma-separated (default fidelity)")
+    sw.add_argument("--seeds", default="1,2", help="seeds, comma-separated (default 1,2)")
+    sw.add_argument("--out", required=True, help="output folder (its sweep.json says which sweep it holds)")
+    sw.add_argument("--models-dir", help="models folder the servers use (the scores load the same files); "
+                                         "default <ComfyUI>/models with --comfyui")
+    sw.add_argument("--checkpoint", help="SDXL checkpoint in models/checkpoints (default: the first one found)")
+    sw.add_argument("--pulid-file", help="PuLID file in models/pulid (default pulid_v1.1)")
+    sw.add_argument("--steps", type=int)
+    sw.add_argument("--cfg", type=float)
+    sw.add_argument("--width", type=int)
+    sw.add_argument("--height", type=int)
+    sw.add_argument("--negative", default=None, help="negative prompt")
+    sw.add_argument("--per-server", type=int, default=2,
+                    help="jobs in flight on each server at a time (default 2: one rendering, one waiting)")
+    sw.add_argument("--device", default="cpu", help="where the scores are computed (default cpu)")
+    sw.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
+    sw.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")
     return parser
 
 
@@ -166,11 +200,33 @@ def _run_generate(args) -> int:
     return 0
 
 
+def _run_sweep(args) -> int:
+    from .sweep import parse_list, sweep
+
+    if args.server and (args.extra_model_paths or args.cpu):
+        raise PulidError("--extra-model-paths and --cpu are for a ComfyUI this command starts (--comfyui); "
+                         "a running server (--server) keeps its own settings.")
+    if args.per_server < 1:
+        raise PulidError("--per-server must be 1 or more.")
+    result = sweep(
+        faces=args.face, out=args.out, prompts_file=args.prompts,
+        weights=parse_list(args.weights, float, "--weights"), methods=parse_list(args.methods, str, "--methods"),
+        seeds=parse_list(args.seeds, int, "--seeds"), servers=args.server or (), comfyui=args.comfyui,
+        models_dir=args.models_dir, extra_model_paths=args.extra_model_paths, cpu=args.cpu,
+        checkpoint=args.checkpoint, pulid_file=args.pulid_file, steps=args.steps, cfg=args.cfg, width=args.width,
+        height=args.height, negative=args.negative, per_server=args.per_server, device=args.device)
+    log.info("%d of %d image(s) rendered now; scores of %d in %s", result.rendered, result.total, len(result.rows),
+             result.folder)
+    sys.stdout.write(f"{result.folder}\n")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    run = {"fetch-models": _run_fetch, "doctor": _run_doctor, "generate": _run_generate, "migrate": _run_migrate}
+    run = {"fetch-models": _run_fetch, "doctor": _run_doctor, "generate": _run_generate, "migrate": _run_migrate,
+           "sweep": _run_sweep}
     try:
         return run[args.command](args)
     except PulidError as exc:

@@ -9,6 +9,7 @@ own `nodes/` is never made a top-level package here: that name is ComfyUI's node
 - make_pulid, make_face_models, make_sdxl: writers of test model files in the real formats.
 - numerics: the float comparison rule (CONTRIBUTING.md, "Float comparisons").
 - comfyui_inprocess: ComfyUI imported into this process (host tests, benchmarks).
+- comfyui_server: a real ComfyUI server with this pack, for the command-line tools' host tests.
 - browser_harness: a real ComfyUI server and its frontend in headless Chromium.
 - cubiq_workflows, other_pulid_packs: what other PuLID packs' workflows and nodes look like.
 """

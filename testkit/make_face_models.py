@@ -3,7 +3,8 @@
 No weights can be downloaded in CI, so these writers produce files that the loaders cannot tell
 from the released ones except by their values:
 
-- ``write_eva_clip_checkpoint``: EVA02-CLIP vision tower in the EVA-CLIP, timm or open_clip layout.
+- ``write_eva_clip_checkpoint``: EVA02-CLIP vision tower in the EVA-CLIP, timm or open_clip layout, with
+  the CLIP text tower beside it where the released file has one (``clip_text_state_dict``).
 - ``write_antelopev2``: ``scrfd_10g_bnkps.onnx`` + ``glintr100.onnx`` exported with torch.onnx.
   The small detector is deterministic: it fires on bright skin-like blobs (see ``draw_face``).
 - ``write_facexlib``: ``detection_Resnet50_Final.pth`` and ``parsing_bisenet.pth`` in facexlib's
@@ -60,22 +61,68 @@ def _to_eva_clip_names(state, embed_dim):
     return out
 
 
-def _text_tower():
+TEXT_SMALL = dict(width=64, layers=2)
+TEXT_REAL = dict(width=768, layers=12)
+TEXT_VOCAB, TEXT_CONTEXT = 49408, 77
+
+
+def _stub_text_tower():
+    """What these files carried before they had a text tower: a few text.* keys that cannot encode anything."""
     return {"text.token_embedding.weight": torch.randn(16, 8), "text.ln_final.weight": torch.ones(8),
             "logit_scale": torch.tensor(4.6)}
 
 
-def write_eva_clip_checkpoint(path, layout="eva-clip", embed_dim=128, depth=20, seed=0, real_size=False,
-                              nested=False):
-    """Write an EVA02-CLIP vision tower checkpoint; returns ``path``.
+def clip_text_state_dict(width=64, layers=2, out_dim=768, vocab=TEXT_VOCAB, context=TEXT_CONTEXT, seed=0):
+    """Random CLIP text-tower weights named as in EVA02_CLIP_L_336_psz14_s6B.pt (``text.*`` + ``logit_scale``).
 
-    layout: "eva-clip" (torch pickle, ``visual.*`` + a text tower, like EVA02_CLIP_L_336_psz14_s6B.pt),
-    "timm" (safetensors with timm's Eva keys) or "open_clip" (torch pickle, ``visual.trunk.*``).
-    ``real_size=True`` writes the real EVA02-L size (300M parameters, ~1.2 GB) for benchmarks.
+    The names and shapes are those of the released file (open_clip's EVA02-L-14-336 weights use the same), the
+    MLP is 4 × width and the projection maps to ``out_dim`` (the vision tower's), so image and text embeddings
+    share a space. Every tensor, norms and biases included, is random so a wrong mapping shows.
+    """
+    generator = torch.Generator().manual_seed(seed + 1000)
+    randn = lambda *shape, std: torch.randn(shape, generator=generator) * std
+    near_one = lambda n: 1.0 + randn(n, std=0.1)
+    state = {
+        "text.token_embedding.weight": randn(vocab, width, std=0.02),
+        "text.positional_embedding": randn(context, width, std=0.01),
+        "text.ln_final.weight": near_one(width), "text.ln_final.bias": randn(width, std=0.05),
+        "text.text_projection": randn(width, out_dim, std=width ** -0.5),
+        "logit_scale": torch.tensor(4.6052),
+    }
+    for i in range(layers):
+        p = f"text.transformer.resblocks.{i}."
+        state.update({
+            p + "ln_1.weight": near_one(width), p + "ln_1.bias": randn(width, std=0.05),
+            p + "attn.in_proj_weight": randn(3 * width, width, std=width ** -0.5),
+            p + "attn.in_proj_bias": randn(3 * width, std=0.05),
+            p + "attn.out_proj.weight": randn(width, width, std=width ** -0.5),
+            p + "attn.out_proj.bias": randn(width, std=0.05),
+            p + "ln_2.weight": near_one(width), p + "ln_2.bias": randn(width, std=0.05),
+            p + "mlp.c_fc.weight": randn(4 * width, width, std=width ** -0.5),
+            p + "mlp.c_fc.bias": randn(4 * width, std=0.05),
+            p + "mlp.c_proj.weight": randn(width, 4 * width, std=(4 * width) ** -0.5),
+            p + "mlp.c_proj.bias": randn(width, std=0.05),
+        })
+    return state
+
+
+def write_eva_clip_checkpoint(path, layout="eva-clip", embed_dim=128, depth=20, seed=0, real_size=False,
+                              nested=False, text="real", text_width=None, text_layers=None):
+    """Write an EVA02-CLIP checkpoint; returns ``path``.
+
+    layout: "eva-clip" (torch pickle, ``visual.*`` + the text tower, like EVA02_CLIP_L_336_psz14_s6B.pt),
+    "timm" (safetensors with timm's Eva keys, vision only, like timm's model.safetensors) or "open_clip"
+    (torch pickle, ``visual.trunk.*`` + the text tower).
+    text (eva-clip and open_clip layouts): "real" (a random text tower in the real layout, width 64 and
+    2 layers unless given; the real 768 × 12 with ``real_size``), "stub" (a few text.* keys that cannot encode)
+    or "none" (vision only).
+    ``real_size=True`` writes the real EVA02-L size (300M + 123M parameters, ~1.7 GB) for benchmarks.
     ``nested=True`` wraps the dict in {"state_dict": ...} as training checkpoints do.
     """
     if real_size:
         embed_dim, depth = EVA_REAL["embed_dim"], EVA_REAL["depth"]
+    sizes = TEXT_REAL if real_size else TEXT_SMALL
+    text_width, text_layers = text_width or sizes["width"], text_layers or sizes["layers"]
     state = eva_timm_state_dict(embed_dim, depth, seed)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if layout == "timm":
@@ -89,7 +136,12 @@ def write_eva_clip_checkpoint(path, layout="eva-clip", embed_dim=128, depth=20, 
         out = {"visual.trunk." + k: v for k, v in state.items()}
     else:
         raise ValueError(f"unknown layout {layout!r}")
-    out.update(_text_tower())
+    if text == "real":
+        out.update(clip_text_state_dict(text_width, text_layers, out_dim=768, seed=seed))
+    elif text == "stub":
+        out.update(_stub_text_tower())
+    elif text != "none":
+        raise ValueError(f"unknown text {text!r}")
     torch.save({"state_dict": out} if nested else out, path)
     return path
 

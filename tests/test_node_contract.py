@@ -28,6 +28,8 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
     "PuLIDSDXLLoadEmbeds": ("Load PuLID Embeddings (SDXL)", ["embeds_file"], [], ["PULID_SDXL_EMBEDS"]),
     "PuLIDSDXLFaceSimilarity": ("Face Similarity (PuLID SDXL)", ["face_encoder", "reference", "images", "face"], [],
                             ["FLOAT", "STRING", "IMAGE"]),
+    "PuLIDSDXLEvaluate": ("Evaluate PuLID Batch (SDXL)", ["face_encoder", "reference", "images", "prompt", "face"],
+                          ["baseline", "labels"], ["FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "IMAGE"]),
 }
 
 

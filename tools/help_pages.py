@@ -50,8 +50,10 @@ def _kind(kind, options, optional):
         default = options["default"]
         if isinstance(default, bool):
             parts.append(f"default {'on' if default else 'off'}")
-        elif isinstance(default, str):
+        elif isinstance(default, str) and default:
             parts.append(f"default `{default}`")
+        elif isinstance(default, str):
+            parts.append("empty by default")
         else:
             parts.append(f"default {default}")
     if "min" in options and "max" in options:

@@ -49,7 +49,7 @@ def _models(root):
         p, version="v1.1", dtype=torch.float16, fmt="safetensors"))
     # Real widths (1024-wide hidden states, 768-d pooled output) so the PuLID encoder accepts them;
     # 20 blocks is the fewest that still has the five blocks PuLID reads.
-    eva = _cached("eva02_clip_l.pt", lambda p: make_face_models.write_eva_clip_checkpoint(
+    eva = _cached("eva02_clip_l_text.pt", lambda p: make_face_models.write_eva_clip_checkpoint(
         p, layout="eva-clip", embed_dim=1024, depth=20))
     _link(sdxl, os.path.join(root, "checkpoints", "sd_xl_base_1.0.safetensors"))
     _link(sdxl, os.path.join(root, "checkpoints", "sdxl_lightning_4step.safetensors"))
@@ -127,3 +127,15 @@ def comfy(tmp_path_factory):
 
     return SimpleNamespace(run=run, validate=validate, execute=runner.execute, nodes=nodes, folder_paths=folder_paths,
                            output=work / "output", models=models, pack=pack)
+
+
+@pytest.fixture(scope="session")
+def cli_setup(comfy, tmp_path_factory):
+    """(models folder, face photo, extra_model_paths.yaml naming the test node folder) for the command-line tools'
+    servers: the servers load a test-only custom node that shrinks the text encoders (tests/host/custom_nodes/)."""
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("cli")
+    yaml = root / "extra_model_paths.yaml"
+    yaml.write_text(f"pulid_test_nodes:\n    custom_nodes: {os.path.join(TESTS, 'host', 'custom_nodes')}\n")
+    return comfy.models, Path(comfy.folder_paths.get_input_directory()) / "face.png", yaml

@@ -14,21 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pulid_cli.comfyui import ServerProcess
+from testkit.comfyui_server import pack_server
 
 COMFYUI = os.environ.get("COMFYUI_PATH")
 ROOT = Path(__file__).resolve().parents[2]
-TEST_NODES = Path(__file__).resolve().parent / "custom_nodes"
 pytestmark = [pytest.mark.host, pytest.mark.skipif(not COMFYUI, reason="COMFYUI_PATH is not set")]
 
 
 @pytest.fixture(scope="module")
-def setup(comfy, tmp_path_factory):
-    """(models folder, face photo, extra_model_paths.yaml naming the test node folder)."""
-    root = tmp_path_factory.mktemp("generate")
-    yaml = root / "extra_model_paths.yaml"
-    yaml.write_text(f"pulid_test_nodes:\n    custom_nodes: {TEST_NODES}\n")
-    return comfy.models, Path(comfy.folder_paths.get_input_directory()) / "face.png", yaml
+def setup(cli_setup):
+    return cli_setup
 
 
 def _generate(setup, out, *extra, tmp=None):
@@ -44,21 +39,7 @@ def _generate(setup, out, *extra, tmp=None):
 def server(setup, tmp_path_factory):
     """A ComfyUI started the way a user starts one, with this pack in its custom_nodes."""
     models, _, yaml = setup
-    work = tmp_path_factory.mktemp("server")
-    (work / "custom_nodes").mkdir()
-    (work / "custom_nodes" / "pulid_sdxl").symlink_to(ROOT, target_is_directory=True)
-    config = work / "extra_model_paths.yaml"
-    config.write_text(f"models:\n    base_path: {models}\n"
-                      + "".join(f"    {f}: {f}\n" for f in ("checkpoints", "clip_vision", "pulid", "insightface",
-                                                           "facexlib"))
-                      + f"pack:\n    custom_nodes: {work / 'custom_nodes'}\n")
-    args = ["--cpu", "--output-directory", str(work / "output"), "--input-directory", str(work / "input"),
-            "--temp-directory", str(work / "temp"), "--user-directory", str(work / "user"),
-            "--database-url", f"sqlite:///{work / 'db.sqlite'}", "--disable-auto-launch",
-            "--extra-model-paths-config", str(config), "--extra-model-paths-config", str(yaml)]
-    for name in ("output", "input", "temp", "user"):
-        (work / name).mkdir()
-    with ServerProcess(COMFYUI, args, work / "server.log") as process:
+    with pack_server(COMFYUI, models, tmp_path_factory.mktemp("server"), [yaml]) as process:
         yield process
 
 

@@ -1,0 +1,206 @@
+"""Evaluate PuLID Batch: the three numbers of PuLID's trade-off for each image of a batch, a report and a chart.
+
+- likeness: ArcFace cosine to the reference photos (pulid.similarity, as Face Similarity);
+- prompt adherence: CLIP-T, 100 x the EVA02-CLIP cosine of the image and the prompt (pulid.tradeoff);
+- preservation: EVA02-CLIP cosine of the image and a baseline (the same seed without PuLID), when one is given.
+
+The EVA-CLIP vision tower is the face encoder's own; the text tower is read from the same file the first time
+this node runs, through ComfyUI's model management, and kept on the face-encoder handle (Encode Face never
+loads it). The library modules that need open_clip are imported on first use, not when ComfyUI starts.
+"""
+import logging
+
+import numpy as np
+import torch
+
+from ..pulid.chart import ChartPoint, captioned, tradeoff_chart
+from ..pulid.errors import PulidError
+from ..pulid.face import FACE_CHOICES
+from ..pulid.similarity import annotate, face_similarity
+from . import aliases, runtime
+
+logger = logging.getLogger(__name__)
+
+NO_VALUE = 0.0
+"""A mean output with nothing to average (no face anywhere, no baseline): a number a graph can still use."""
+CHART_SIZE = (1024, 768)
+TITLE_CHARS = 70
+
+
+def _count(batch):
+    return 0 if batch is None else int(batch.shape[0]) if hasattr(batch, "shape") else len(batch)
+
+
+def _size(batch):
+    """(height, width) of an IMAGE batch [B, H, W, C]."""
+    return tuple(int(v) for v in batch.shape[1:3])
+
+
+def check_inputs(reference, images, prompt, baseline=None, labels=None):
+    """The labels (one per image) after checking every input; a PulidError naming the input otherwise."""
+    if _count(reference) == 0:
+        raise PulidError("Evaluate PuLID Batch got an empty `reference` batch: connect the ID photo(s), e.g. the "
+                         "Load Image that feeds Encode Face.")
+    count = _count(images)
+    if count == 0:
+        raise PulidError("Evaluate PuLID Batch got an empty `images` batch: connect the generated images "
+                         "(e.g. VAE Decode).")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise PulidError("Evaluate PuLID Batch: `prompt` is empty. Type (or connect) the positive prompt the "
+                         "images were made from: prompt adherence compares each image with it.")
+    if baseline is not None:
+        bases = _count(baseline)
+        if bases == 0:
+            raise PulidError("Evaluate PuLID Batch got an empty `baseline` batch: connect the image made with "
+                             "PuLID off (weight 0, same seed), or disconnect `baseline`.")
+        if bases not in (1, count):
+            raise PulidError(f"Evaluate PuLID Batch: `baseline` has {bases} images but `images` has {count}: give "
+                             f"one baseline for all images or one per image, in the same order.")
+        if _size(baseline) != _size(images):
+            (bh, bw), (ih, iw) = _size(baseline), _size(images)
+            raise PulidError(f"Evaluate PuLID Batch: `baseline` is {bw}x{bh} but `images` are {iw}x{ih}: the "
+                             f"baseline must be the same picture made without PuLID, at the same size.")
+    names = [line.strip() for line in (labels or "").strip().splitlines()]
+    if not names:
+        return [f"image {i}" for i in range(count)]
+    if len(names) != count:
+        raise PulidError(f"Evaluate PuLID Batch: `labels` has {len(names)} lines but `images` has {count} "
+                         f"images: write one label per line, one per image in batch order (or leave it empty).")
+    return [name or f"image {i}" for i, name in enumerate(names)]
+
+
+def clip_towers(face_encoder):
+    """pulid.tradeoff.Clip (the face encoder's vision tower + the text tower from the same file), on ComfyUI's
+    device. The text tower is loaded once per face-encoder handle and kept on it."""
+    from ..pulid.clip_text import load_clip_text
+    from ..pulid.tradeoff import Clip
+
+    encoder = face_encoder.encoder
+    if face_encoder.clip_text is None:
+        path = getattr(encoder, "eva_clip_path", None)
+        if path is None:
+            raise PulidError("Evaluate PuLID Batch needs the EVA-CLIP file the face encoder was loaded from (its "
+                             "text tower measures prompt adherence); this face encoder was built from a loaded "
+                             "module. Use Load PuLID Face Encoder (SDXL).")
+        dtype = next(encoder.eva.parameters()).dtype
+        logger.info("Evaluate PuLID Batch: loading the EVA-CLIP text tower from %s", path)
+        face_encoder.clip_text = runtime.managed(load_clip_text(path, dtype=dtype))
+    runtime.load_models(face_encoder.patcher, face_encoder.clip_text)
+    return Clip(vision=encoder.eva, text=face_encoder.clip_text.model)
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def report_lines(labels, likeness, adherence, preservation, note=""):
+    """One line per image (its numbers and label, "no face" where none), then the means."""
+    lines = []
+    for i, label in enumerate(labels):
+        face = "no face" if likeness[i] is None else f"likeness {likeness[i]:.4f}"
+        kept = "" if preservation is None else f" | preservation {preservation[i]:.4f}"
+        lines.append(f"{i}: {face} | prompt adherence {adherence[i]:.2f}{kept} | {label}")
+    scored = sum(v is not None for v in likeness)
+    mean = _mean(likeness)
+    face = (f"likeness {mean:.4f} over {scored} of {len(labels)} images" if mean is not None
+            else f"no face in any of the {len(labels)} images (likeness output is {NO_VALUE})")
+    kept = (f"preservation {_mean(preservation):.4f}" if preservation is not None
+            else f"preservation: no baseline (output is {NO_VALUE})")
+    lines.append(f"mean: {face} | prompt adherence {_mean(adherence):.2f} | {kept}")
+    if note:
+        lines.append(f"prompt {note} (CLIP reads only the start of a long prompt)")
+    return lines
+
+
+def annotated_image(image, result, label, likeness, adherence, preservation):
+    """The image with its face box and likeness (as Face Similarity draws them), the label and numbers under it."""
+    boxed = annotate(image, result)
+    face = "no face" if likeness is None else f"likeness {likeness:.3f}"
+    kept = "" if preservation is None else f"  preserv. {preservation:.3f}"
+    return captioned(boxed, [label, f"{face}  prompt {adherence:.1f}{kept}"])
+
+
+class PuLIDSDXLEvaluate:
+    SEARCH_ALIASES = aliases.FACE_ID + ['evaluate', 'clip score', 'clip-t', 'clipscore', 'prompt adherence',
+                                        'preservation', 'fidelity editability', 'tradeoff', 'trade-off',
+                                        'face similarity', 'benchmark', 'compare weights']
+    DESCRIPTION = ("Scores each image of a batch on PuLID's trade-off: likeness (ArcFace cosine to the reference "
+                   "photos, -1 to 1), prompt adherence (CLIP-T: 100 x EVA02-CLIP cosine of image and prompt) and, "
+                   "with a baseline made without PuLID, preservation (CLIP cosine to it, 1 = unchanged). Outputs "
+                   "the means, a report (one line per image), a chart of likeness against prompt adherence "
+                   "coloured by preservation, and the images with their numbers. Loads the EVA-CLIP text tower "
+                   "from the face encoder's file on first use.")
+    CATEGORY = "PuLID"
+    RETURN_TYPES = ("FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "IMAGE")
+    RETURN_NAMES = ("likeness", "prompt_adherence", "preservation", "report", "chart", "annotated")
+    OUTPUT_TOOLTIPS = (
+        "Mean likeness (ArcFace cosine to the reference) over the images with a face; 0.0 when none has one.",
+        "Mean prompt adherence (CLIP-T, 100 x cosine; about 20 to 35 for SDXL images, higher follows the prompt "
+        "better).",
+        "Mean preservation (CLIP cosine to the baseline, 1 = same picture); 0.0 without a baseline (see the report).",
+        "One line per image: its likeness (or 'no face'), prompt adherence, preservation and label; then the means.",
+        "Likeness against prompt adherence, one labelled point per image, colour = preservation; images without a "
+        "face in a strip below.",
+        "Each image with its face box, and its label and numbers written under it.",
+    )
+    FUNCTION = "evaluate"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "face_encoder": ("PULID_SDXL_FACE_ENCODER", {
+                    "tooltip": "From Load PuLID Face Encoder (SDXL): its insightface and EVA-CLIP models are reused; "
+                               "the EVA-CLIP text tower is read from the same file once."}),
+                "reference": ("IMAGE", {
+                    "tooltip": "The ID photo(s), e.g. the same Load Image that feeds Encode Face; each must show "
+                               "the face."}),
+                "images": ("IMAGE", {
+                    "tooltip": "The generated images to score (a batch, e.g. from VAE Decode)."}),
+                "prompt": ("STRING", {
+                    "default": "", "multiline": True,
+                    "tooltip": "The positive prompt the images were made from (type it, or connect the same text "
+                               "node). Weights like (word:1.2) are read as plain words; CLIP reads 77 tokens."}),
+                "face": (list(FACE_CHOICES), {
+                    "default": FACE_CHOICES[0],
+                    "tooltip": "Which face to score when an image shows several (the same choice applies to the "
+                               "reference photos)."}),
+            },
+            "optional": {
+                "baseline": ("IMAGE", {
+                    "tooltip": "The same seed and prompt with PuLID off (weight 0), same size: one image for all, "
+                               "or one per image. Without it preservation is not measured."}),
+                "labels": ("STRING", {
+                    "default": "", "multiline": True,
+                    "tooltip": "One label per line, one per image in batch order (e.g. 'w 0.6 fidelity'); shown "
+                               "in the report, chart and annotated images. Empty: image 0, image 1, ..."}),
+            },
+        }
+
+    def evaluate(self, face_encoder, reference, images, prompt, face, baseline=None, labels=None):
+        from ..pulid.tradeoff import image_embeddings, preservation as preservation_of, prompt_adherence, prompt_notes
+
+        names = check_inputs(reference, images, prompt, baseline, labels)
+        mean_likeness, results = face_similarity(face_encoder.encoder, list(reference), list(images), face=face)
+        likeness = [r.similarity for r in results]
+        runtime.check_interrupted()
+        clip = clip_towers(face_encoder)
+        embeddings = image_embeddings(clip.vision, images)
+        adherence = prompt_adherence(clip, images, prompt, embeddings=embeddings)
+        kept = None if baseline is None else preservation_of(clip, images, baseline, embeddings=embeddings)
+        note = prompt_notes([prompt])[0].note
+
+        report = "\n".join(report_lines(names, likeness, adherence, kept, note))
+        points = [ChartPoint(names[i], likeness[i], adherence[i], None if kept is None else kept[i])
+                  for i in range(len(names))]
+        title = " ".join(prompt.split())
+        title = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…"
+        chart = tradeoff_chart(points, title=title, size=CHART_SIZE)
+        annotated = np.stack([annotated_image(image, result, names[i], likeness[i], adherence[i],
+                                              None if kept is None else kept[i])
+                              for i, (image, result) in enumerate(zip(images, results))])
+        as_image = lambda pixels: torch.from_numpy(pixels.astype(np.float32) / 255.0)  # noqa: E731
+        return (NO_VALUE if mean_likeness is None else mean_likeness, float(np.mean(adherence)),
+                NO_VALUE if kept is None else float(np.mean(kept)), report, as_image(chart[None]),
+                as_image(annotated))
