@@ -30,7 +30,7 @@ SIZES = {
     "CLIPTextEncode": (220, 100), "EmptyLatentImage": (220, 106), "KSampler": (220, 262), "VAEDecode": (150, 46),
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
-    "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220),
+    "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
 }
 
 
@@ -80,6 +80,12 @@ NOTES = {
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
                               "- the photo: one sharp, front-lit face.",
+    "pulid_tradeoff": "Which setting buys the most likeness for the least prompt? One seed without PuLID (the "
+                      "baseline) and at weights 0.6 and 1.0, fidelity and style; Evaluate scores all five.\n"
+                      "- change a weight or method in an Apply and its line in Evaluate's labels.\n"
+                      "- prompt: keep Evaluate's prompt the same as the positive prompt.\n"
+                      "- chart: up = more like the photo, right = closer to the prompt, bright = closer to the "
+                      "baseline.",
 }
 
 
@@ -128,6 +134,24 @@ def plans():
                                                       (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
+        # Five samplers and four Apply nodes on one screen: the nodes a little narrower and the Apply and sampler
+        # bodies a little shorter than the frontend's computeSize (their last widget row stays inside); the
+        # samplers of the first three Apply nodes beside them, so their wires need no lane; the Note inside the
+        # Identity group, under Encode Face.
+        "pulid_tradeoff": Plan(
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 560)],
+                     [(10, 70), (11, 200), (12, 330), (5, 540), ("note", 755)],
+                     [(6, 30), (7, 250), (8, 470), (9, 690)],
+                     [(14, 30), (15, 320), (16, 610)],
+                     [(13, 30), (17, 320), (18, 610), (19, 696), (20, 782)],
+                     [(21, 30), (22, 116), (23, 202), (24, 330), (25, 630), (26, 790)]],
+            groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
+                    ("Evaluate & save", [24, 25, 26])],
+            sizes={**{i: (250, SIZES[t][1]) for i, t in ((1, "CheckpointLoaderSimple"), (2, "PuLIDSDXLModelLoader"),
+                                                         (3, "PuLIDSDXLFaceEncoderLoader"))},
+                   4: (250, 320), 5: (220, 170), 10: (220, 80), 11: (220, 80), 12: (220, 106), "note": (220, 130),
+                   **{i: (200, 180) for i in (6, 7, 8, 9)}, **{i: (200, 250) for i in (13, 14, 15, 16, 17)},
+                   21: (200, 46), 22: (200, 46), 23: (200, 46), 24: (200, 240), 25: (200, 120), 26: (200, 100)}),
     }
 
 
