@@ -80,12 +80,10 @@ NOTES = {
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
                               "- the photo: one sharp, front-lit face.",
-    "pulid_tradeoff": "Which setting buys the most likeness for the least prompt? One seed without PuLID (the "
-                      "baseline) and at weights 0.6 and 1.0, fidelity and style; Evaluate scores all five.\n"
-                      "- change a weight or method in an Apply and its line in Evaluate's labels.\n"
-                      "- prompt: keep Evaluate's prompt the same as the positive prompt.\n"
-                      "- chart: up = more like the photo, right = closer to the prompt, bright = closer to the "
-                      "baseline.",
+    "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
+                      "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
+                      "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
+                      "sampler's.\n- chart: up = more like the photo, right = closer to the prompt.",
 }
 
 
@@ -134,24 +132,20 @@ def plans():
                                                       (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
-        # Five samplers and four Apply nodes on one screen: the nodes a little narrower and the Apply and sampler
-        # bodies a little shorter than the frontend's computeSize (their last widget row stays inside); the
-        # samplers of the first three Apply nodes beside them, so their wires need no lane; the Note inside the
-        # Identity group, under Encode Face.
         "pulid_tradeoff": Plan(
-            columns=[[(1, 70), (2, 230), (3, 350), (4, 560)],
-                     [(10, 70), (11, 200), (12, 330), (5, 540), ("note", 755)],
-                     [(6, 30), (7, 250), (8, 470), (9, 690)],
-                     [(14, 30), (15, 320), (16, 610)],
-                     [(13, 30), (17, 320), (18, 610), (19, 696), (20, 782)],
-                     [(21, 30), (22, 116), (23, 202), (24, 330), (25, 630), (26, 790)]],
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
+                     [(10, 70), (11, 225), (12, 375), (5, 580)],
+                     [(6, 70), (7, 310), (13, 630)],
+                     [(14, 70), (15, 372), (18, 674), (19, 770), (23, 866)],
+                     [(22, 70), (24, 166)],
+                     [(25, 70), (26, 360), ("note", 650)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
-                    ("Evaluate & save", [24, 25, 26])],
-            sizes={**{i: (250, SIZES[t][1]) for i, t in ((1, "CheckpointLoaderSimple"), (2, "PuLIDSDXLModelLoader"),
-                                                         (3, "PuLIDSDXLFaceEncoderLoader"))},
-                   4: (250, 320), 5: (220, 170), 10: (220, 80), 11: (220, 80), 12: (220, 106), "note": (220, 130),
-                   **{i: (200, 180) for i in (6, 7, 8, 9)}, **{i: (200, 250) for i in (13, 14, 15, 16, 17)},
-                   21: (200, 46), 22: (200, 46), 23: (200, 46), 24: (200, 240), 25: (200, 120), 26: (200, 100)}),
+                    ("Apply (PuLID)", [6, 7]),
+                    ("Sample, evaluate & save", [14, 15, 18, 19, 22, 23, 24, 25, 26])],
+            sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"), (13, "KSampler"),
+                                                      (14, "KSampler"), (15, "KSampler"), (25, "SaveImage"),
+                                                      (26, "SaveImage"), ("note", "Note"))}
+            | {24: (230, 300), 25: (210, 240), 26: (210, 240)}),
     }
 
 

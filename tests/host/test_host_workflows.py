@@ -329,8 +329,8 @@ def test_similarity_sweep(comfy):
 
 
 def test_tradeoff(comfy):
-    """Baseline and four PuLID settings, one seed, evaluated in one batch: a labelled report line per image in
-    the batch's order, preservation of the baseline against itself 1, the chart and the five annotated images
+    """Baseline and PuLID with fidelity and with style, one seed, evaluated in one batch: a labelled report line per image in
+    the batch's order, preservation of the baseline against itself 1, the chart and the three annotated images
     saved. The numbers themselves are checked by the node's and the library's tests."""
     prompt = copy.deepcopy(workflow("pulid_tradeoff"))
     for key in nodes_of(prompt, "EmptyLatentImage"):
@@ -345,7 +345,7 @@ def test_tradeoff(comfy):
 
     labels = prompt[evaluate]["inputs"]["labels"].splitlines()
     lines = outputs["903"]["text"][0].splitlines()
-    assert len(lines) == 6 and lines[5].startswith("mean:")
+    assert len(lines) == 4 and lines[3].startswith("mean:")
     for index, (line, label) in enumerate(zip(lines, labels)):
         assert line.startswith(f"{index}: ") and line.endswith(f"| {label}")
     assert re.search(r"preservation (0\.99[5-9]\d|1\.0000)", lines[0]), lines[0]  # the baseline against itself
@@ -355,6 +355,6 @@ def test_tradeoff(comfy):
     with Image.open(comfy.output / chart["subfolder"] / chart["filename"]) as picture:
         assert picture.size == (1024, 768)
     annotated = outputs[saved[5]]["images"]
-    assert len(annotated) == 5
+    assert len(annotated) == 3
     with Image.open(comfy.output / annotated[0]["subfolder"] / annotated[0]["filename"]) as picture:
         assert picture.size[0] == 72 and picture.size[1] > 56  # the numbers are written under each image
