@@ -87,7 +87,7 @@ def preservation(clip, images, baselines, embeddings=None) -> list[float]:
     if embeddings is None:
         embeddings = image_embeddings(vision, images)
     base = _as_batch(baselines, "baseline")
-    if len(base) not in (1, len(embeddings)):
+    if base and len(base) not in (1, len(embeddings)):
         raise PulidError(f"`baseline` has {len(base)} images for {len(embeddings)} images: give one baseline for "
                          f"all images or one per image (the same seeds with PuLID off).")
     base_embeddings = _embed(vision, base, "baseline")
@@ -131,10 +131,15 @@ def _as_batch(images, name):
 def _to_tensor(image, name, index):
     """HxWx3 RGB float32 tensor in [0, 1] (uint8 scaled, gray repeated, alpha dropped)."""
     if not isinstance(image, (torch.Tensor, np.ndarray)):
+        kind = type(image).__name__
         try:
             image = np.asarray(image)
         except Exception:
-            raise PulidError(f"`{name}` {index} is a {type(image).__name__}, not an image.") from None
+            image = None
+        if image is None or image.dtype.kind not in "biuf":
+            raise PulidError(f"`{name}` {index} is a {kind}, not an image.") from None
+    if isinstance(image, np.ndarray) and image.dtype.kind not in "biuf":
+        raise PulidError(f"`{name}` {index} has {image.dtype} pixels; expected float 0..1 or uint8.")
     is_uint8 = image.dtype in (np.uint8, torch.uint8)
     tensor = torch.as_tensor(np.asarray(image) if isinstance(image, np.ndarray) else image.detach()).cpu()
     if tensor.ndim == 2:
@@ -142,7 +147,8 @@ def _to_tensor(image, name, index):
     if tensor.ndim != 3 or tensor.shape[2] not in (1, 3, 4) or min(tensor.shape[:2]) < 1:
         raise PulidError(f"`{name}` {index} has shape {tuple(tensor.shape)}; expected height × width × 3 (RGB).")
     if not (tensor.is_floating_point() or is_uint8):
-        raise PulidError(f"`{name}` {index} has {tensor.dtype} pixels; expected float 0..1 or uint8.")
+        dtype = str(tensor.dtype).replace("torch.", "")
+        raise PulidError(f"`{name}` {index} has {dtype} pixels; expected float 0..1 or uint8.")
     tensor = tensor.float() / 255.0 if is_uint8 else tensor.float()
     if not torch.isfinite(tensor).all():
         raise PulidError(f"`{name}` {index} contains NaN or infinite pixel values; check the node that made it.")
