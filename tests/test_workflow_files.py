@@ -196,3 +196,42 @@ def test_similarity_sweep_changes_only_the_weight():
     reference = similarity["inputs"]["reference"]
     assert api[reference[0]]["class_type"] == "LoadImage"
     assert any(n["class_type"] == "PuLIDSDXLEncodeFace" and n["inputs"]["image"] == reference for n in api.values())
+
+
+def test_tradeoff_evaluates_baseline_fidelity_and_style_in_one_batch():
+    """One seed, prompt and latent for every sampler; the baseline samples the plain model; the batch order is the
+    labels' order; Evaluate reads the same prompt as the sampler and the baseline's own decode."""
+    api = load(os.path.join(ROOT, "workflows", "api", "pulid_tradeoff.json"))
+    samplers = {key: n for key, n in api.items() if n["class_type"] == "KSampler"}
+    assert len(samplers) == 3
+    settings = [{k: v for k, v in s["inputs"].items() if k != "model"} for s in samplers.values()]
+    assert all(s == settings[0] for s in settings)
+
+    def source(link):
+        return api[link[0]]
+
+    def batch_order(link):
+        node = source(link)
+        if node["class_type"] == "LatentBatch":
+            return batch_order(node["inputs"]["samples1"]) + batch_order(node["inputs"]["samples2"])
+        assert node["class_type"] == "KSampler"
+        model = source(node["inputs"]["model"])
+        if model["class_type"] == "CheckpointLoaderSimple":
+            return ["w 0 baseline"]
+        assert model["class_type"] == "PuLIDSDXLApply"
+        return [f"w {model['inputs']['weight']} {model['inputs']['method']}"]
+
+    (key,) = [k for k, n in api.items() if n["class_type"] == "PuLIDSDXLEvaluate"]
+    evaluate = api[key]["inputs"]
+    decode = source(evaluate["images"])
+    assert decode["class_type"] == "VAEDecode"
+    order = batch_order(decode["inputs"]["samples"])
+    assert evaluate["labels"].splitlines() == order
+    assert order == ["w 0 baseline", "w 0.8 fidelity", "w 0.8 style"]
+    baseline = source(evaluate["baseline"])
+    assert baseline["class_type"] == "VAEDecode" and batch_order(baseline["inputs"]["samples"]) == ["w 0 baseline"]
+    positive = source(next(iter(samplers.values()))["inputs"]["positive"])
+    assert evaluate["prompt"] == positive["inputs"]["text"]
+    assert source(evaluate["reference"])["class_type"] == "LoadImage"
+    saved = {tuple(n["inputs"]["images"]) for n in api.values() if n["class_type"] == "SaveImage"}
+    assert saved == {(key, 4), (key, 5)}  # the chart and the annotated batch

@@ -30,7 +30,7 @@ SIZES = {
     "CLIPTextEncode": (220, 100), "EmptyLatentImage": (220, 106), "KSampler": (220, 262), "VAEDecode": (150, 46),
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
-    "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220),
+    "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
 }
 
 
@@ -80,6 +80,10 @@ NOTES = {
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
                               "- the photo: one sharp, front-lit face.",
+    "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
+                      "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
+                      "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
+                      "sampler's.\n- chart: up = more like the photo, right = closer to the prompt.",
 }
 
 
@@ -128,6 +132,20 @@ def plans():
                                                       (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
+        "pulid_tradeoff": Plan(
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
+                     [(10, 70), (11, 225), (12, 375), (5, 580)],
+                     [(6, 70), (7, 310), (13, 630)],
+                     [(14, 70), (15, 372), (18, 674), (19, 770), (23, 866)],
+                     [(22, 70), (24, 166)],
+                     [(25, 70), (26, 360), ("note", 650)]],
+            groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
+                    ("Apply (PuLID)", [6, 7]),
+                    ("Sample, evaluate & save", [14, 15, 18, 19, 22, 23, 24, 25, 26])],
+            sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"), (13, "KSampler"),
+                                                      (14, "KSampler"), (15, "KSampler"), (25, "SaveImage"),
+                                                      (26, "SaveImage"), ("note", "Note"))}
+            | {24: (230, 300), 25: (210, 240), 26: (210, 240)}),
     }
 
 

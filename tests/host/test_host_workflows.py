@@ -12,6 +12,7 @@ import glob
 import importlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -81,7 +82,8 @@ def results():
 
 def test_pack_registers_nodes_and_folders(comfy):
     for node_id in ("PuLIDSDXLModelLoader", "PuLIDSDXLFaceEncoderLoader", "PuLIDSDXLEncodeFace", "PuLIDSDXLApply",
-                    "PuLIDSDXLApplyAdvanced", "PuLIDSDXLSaveEmbeds", "PuLIDSDXLLoadEmbeds", "PuLIDSDXLFaceSimilarity"):
+                    "PuLIDSDXLApplyAdvanced", "PuLIDSDXLSaveEmbeds", "PuLIDSDXLLoadEmbeds", "PuLIDSDXLFaceSimilarity",
+                    "PuLIDSDXLEvaluate"):
         assert node_id in comfy.nodes.NODE_CLASS_MAPPINGS
     paths, extensions = comfy.folder_paths.folder_names_and_paths["pulid"]
     assert {".bin", ".safetensors", ".pt", ".pth"} <= set(extensions)
@@ -324,3 +326,35 @@ def test_similarity_sweep(comfy):
     for image in images:
         with Image.open(comfy.output / image["subfolder"] / image["filename"]) as picture:
             assert picture.size == (72, 56)
+
+
+def test_tradeoff(comfy):
+    """Baseline and PuLID with fidelity and with style, one seed, evaluated in one batch: a labelled report line per image in
+    the batch's order, preservation of the baseline against itself 1, the chart and the three annotated images
+    saved. The numbers themselves are checked by the node's and the library's tests."""
+    prompt = copy.deepcopy(workflow("pulid_tradeoff"))
+    for key in nodes_of(prompt, "EmptyLatentImage"):
+        prompt[key]["inputs"].update(width=72, height=56)
+    for key in nodes_of(prompt, "KSampler"):
+        prompt[key]["inputs"]["steps"] = 2
+    (evaluate,) = nodes_of(prompt, "PuLIDSDXLEvaluate")
+    saved = {tuple(prompt[k]["inputs"]["images"])[1]: k for k in nodes_of(prompt, "SaveImage")}
+    for slot in range(4):
+        prompt[f"90{slot}"] = {"class_type": "PreviewAny", "inputs": {"source": [evaluate, slot]}}
+    outputs = comfy.run(prompt).history_result["outputs"]
+
+    labels = prompt[evaluate]["inputs"]["labels"].splitlines()
+    lines = outputs["903"]["text"][0].splitlines()
+    assert len(lines) == 4 and lines[3].startswith("mean:")
+    for index, (line, label) in enumerate(zip(lines, labels)):
+        assert line.startswith(f"{index}: ") and line.endswith(f"| {label}")
+    assert re.search(r"preservation (0\.99[5-9]\d|1\.0000)", lines[0]), lines[0]  # the baseline against itself
+    assert 0.0 <= float(outputs["902"]["text"][0]) <= 1.0
+    assert -100.0 <= float(outputs["901"]["text"][0]) <= 100.0
+    (chart,) = outputs[saved[4]]["images"]
+    with Image.open(comfy.output / chart["subfolder"] / chart["filename"]) as picture:
+        assert picture.size == (1024, 768)
+    annotated = outputs[saved[5]]["images"]
+    assert len(annotated) == 3
+    with Image.open(comfy.output / annotated[0]["subfolder"] / annotated[0]["filename"]) as picture:
+        assert picture.size[0] == 72 and picture.size[1] > 56  # the numbers are written under each image
