@@ -285,25 +285,28 @@ def _export(model, path, size, dynamic):
                       dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
-def antelopev2_networks(real_size=False, seed=0):
+def antelopev2_networks(real_size=False, seed=0, blob_detector=None):
     """(detector, recognizer) as torch modules in eval mode: what write_antelopev2 exports with the same
     arguments, for references computed in another precision."""
     torch.manual_seed(seed)
-    detector = _RealSizeScrfd() if real_size else _BlobDetector()
+    blob_detector = not real_size if blob_detector is None else blob_detector
+    detector = _BlobDetector() if blob_detector else _RealSizeScrfd()
     recognizer = _RealSizeArcFace() if real_size else _TinyArcFace()
     return detector.eval(), recognizer.eval()
 
 
-def write_antelopev2(folder, nested=False, real_size=False, seed=0):
+def write_antelopev2(folder, nested=False, real_size=False, seed=0, blob_detector=None):
     """Write antelopev2's scrfd_10g_bnkps.onnx and glintr100.onnx; returns the folder to pass in.
 
     ``nested=True`` puts them in folder/antelopev2/ as the release zip unpacks (the returned
     folder is the outer one). Small models: the blob detector above and a random tiny ArcFace.
-    ``real_size=True``: random networks with the real models' cost, for benchmarks.
+    ``real_size=True``: random networks with the real models' cost, for benchmarks. Its random detector
+    finds no face; ``blob_detector=True`` keeps the blob detector (finds ``draw_face`` faces) beside the
+    real-size ArcFace, for benchmarks that need a face recognised.
     """
     target = os.path.join(folder, "antelopev2") if nested else os.fspath(folder)
     os.makedirs(target, exist_ok=True)
-    detector, recognizer = antelopev2_networks(real_size, seed)
+    detector, recognizer = antelopev2_networks(real_size, seed, blob_detector)
     with torch.no_grad():
         _export(detector, os.path.join(target, "scrfd_10g_bnkps.onnx"), (640, 640), dynamic=True)
         _export(recognizer, os.path.join(target, "glintr100.onnx"), (112, 112), dynamic=False)
