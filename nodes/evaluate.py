@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 NO_VALUE = 0.0
 """A mean output with nothing to average (no face anywhere, no baseline): a number a graph can still use."""
 CHART_SIZE = (1024, 768)
-TITLE_CHARS = 70
 
 
 def _count(batch):
@@ -194,9 +193,7 @@ class PuLIDSDXLEvaluate:
         report = "\n".join(report_lines(names, likeness, adherence, kept, note))
         points = [ChartPoint(names[i], likeness[i], adherence[i], None if kept is None else kept[i])
                   for i in range(len(names))]
-        title = " ".join(prompt.split())
-        title = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…"
-        chart = tradeoff_chart(points, title=title, size=CHART_SIZE)
+        chart = tradeoff_chart(points, title=prompt, size=CHART_SIZE)
         annotated = np.stack([annotated_image(image, result, names[i], likeness[i], adherence[i],
                                               None if kept is None else kept[i])
                               for i, (image, result) in enumerate(zip(images, results))])

@@ -7,9 +7,14 @@ Public API (names are stable):
 - encode_identity / IDEmbedding: cond/uncond ID tokens from one or more photos; save/load.
 - id_attention / project_id_tokens / PRESETS: the identity term added at each cross-attention site.
 - face_similarity: ArcFace cosine similarity of generated faces to reference photos.
+- load_clip_text / Clip / prompt_adherence / preservation: the EVA02-CLIP text tower (from the same file as the
+  vision tower) and the trade-off's two other measures, CLIP-T and similarity to a baseline.
+- ChartPoint / tradeoff_chart: likeness against prompt adherence, coloured by preservation.
 """
 from .attention import DEFAULT_WEIGHT, ORTHO_MODES, PRESETS, id_attention, project_id_tokens, resolve_preset
+from .chart import ChartPoint, tradeoff_chart
 from .checkpoint import PulidModel, load_pulid_model
+from .clip_text import ClipText, load_clip_text
 from .embedding import IDEmbedding, encode_identity
 from .errors import (EmbeddingMismatchError, FaceNotFoundError, ModelFileError, PulidError,
                      PulidFormatError)
@@ -17,10 +22,12 @@ from .eva_clip import load_eva_clip
 from .face import FACE_CHOICES, FaceEncoder, FaceFeatures
 from .similarity import face_similarity
 from .sites import SITES
+from .tradeoff import Clip, preservation, prompt_adherence
 
 __all__ = [
     "DEFAULT_WEIGHT", "ORTHO_MODES", "PRESETS", "id_attention", "project_id_tokens", "resolve_preset",
     "PulidModel", "load_pulid_model", "IDEmbedding", "encode_identity", "EmbeddingMismatchError",
     "FaceNotFoundError", "ModelFileError", "PulidError", "PulidFormatError", "load_eva_clip",
     "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
+    "ClipText", "load_clip_text", "Clip", "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart",
 ]

@@ -137,7 +137,10 @@ def _label_offsets(points, font, xlim):
 
 
 def tradeoff_chart(points, title="", size=(1024, 768)):
-    """The chart as an RGB uint8 array [height, width, 3]; size is (width, height) in pixels."""
+    """The chart as an RGB uint8 array [height, width, 3]; size is (width, height) in pixels.
+
+    ``title`` (e.g. the prompt) is drawn on one line, cut at a word boundary with "…" where it is wider than
+    the picture."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -206,10 +209,22 @@ def tradeoff_chart(points, title="", size=(1024, 768)):
                                     color=NO_BASELINE_COLOUR, markeredgecolor="black", label=NO_BASELINE)],
                     fontsize=0.8 * font, loc="best")
     if title:
-        figure.suptitle(title, fontsize=1.1 * font)
+        _fitted_title(figure, title, 1.1 * font)
     figure.canvas.draw()
     pixels = np.asarray(figure.canvas.buffer_rgba())[:, :, :3]
     return _fit(pixels, width, height)
+
+
+def _fitted_title(figure, title, fontsize):
+    """The figure's title on one line: as many whole words as fit in its width (prompts run long)."""
+    words = title.split()
+    text = figure.suptitle(" ".join(words), fontsize=fontsize)
+    renderer = figure.canvas.get_renderer()
+    room = 0.96 * figure.bbox.width
+    while len(words) > 1 and text.get_window_extent(renderer).width > room:
+        words.pop()
+        text.set_text(" ".join(words) + " …")
+    return text
 
 
 def _fit(pixels, width, height):

@@ -170,6 +170,22 @@ def draw_face(image, center, side, color=SKIN_RGB):
     return image
 
 
+def face_photo(seed, center=(336, 304), side=128, size=640, background=30):
+    """A ``size``² photo of one synthetic face (draw_face) with its own skin noise: each seed is another
+    person to ArcFace, the same seed the same one."""
+    image = draw_face(np.full((size, size, 3), background, np.uint8), center, side)
+    half = side // 2
+    box = (slice(center[1] - half, center[1] + half), slice(center[0] - half, center[0] + half))
+    noise = np.random.default_rng(seed).integers(-6, 7, image[box].shape, dtype=np.int16)
+    image[box] = (image[box].astype(np.int16) + noise).clip(0, 255)
+    return image
+
+
+def image_batch(*images):
+    """RGB uint8 arrays as a ComfyUI IMAGE batch: float32 [N, H, W, 3] in 0..1."""
+    return torch.from_numpy(np.stack(images).astype(np.float32) / 255.0)
+
+
 class _BlobDetector(nn.Module):
     """SCRFD-shaped detector that fires once per skin-coloured blob, at the blob's centre cell.
 

@@ -45,6 +45,18 @@ def test_picture_has_the_size_asked_for():
     assert tradeoff_chart(POINTS, size=(333, 257)).shape == (257, 333, 3)
 
 
+def test_a_long_title_is_cut_to_the_picture_width():
+    """A prompt-long title keeps to one line inside the picture: the outermost columns of the title band stay
+    white (drawn whole, it would run off both sides)."""
+    prompt = ", ".join(["portrait photo of a woman reading in a sunlit cafe, watercolor painting"] * 3)
+    for size in ((1024, 768), (512, 384)):
+        image = tradeoff_chart(POINTS, title=prompt, size=size)
+        band = image[: size[1] // 12]
+        assert (band < 128).any(), "no title drawn"
+        edges = np.concatenate([band[:, :4], band[:, -4:]], axis=1)
+        assert (edges > 240).all(), "the title runs off the picture"
+
+
 def _changed(a, b):
     return float((np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 32).mean())
 

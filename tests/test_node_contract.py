@@ -5,6 +5,7 @@ by position), so they are spelled out here: a change must be deliberate and show
 """
 import inspect
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,16 @@ def test_empty_embeds_folder_leads_to_an_actionable_error(pack, monkeypatch, tmp
     assert folders.embeds_files() == [folders.NO_EMBEDS]
     with pytest.raises(sys.modules[PACK + ".pulid.errors"].ModelFileError, match=r"Save PuLID Embeddings \(SDXL\)"):
         folders.embeds_path(folders.NO_EMBEDS)
+
+
+def test_readme_lists_every_node_and_workflow(pack):
+    """The README's node reference names each node with its help page, and its workflow table each shipped
+    workflow: a node or workflow added without its line fails here."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    reference = readme.split("## Node reference", 1)[1].split("\n## ", 1)[0]
+    for node_id, name in pack.NODE_DISPLAY_NAME_MAPPINGS.items():
+        assert f"[{name}](web/docs/{node_id}.md) (`{node_id}`)" in reference, f"{node_id} missing from the node reference"
+    table = readme.split("## Example workflows", 1)[1].split("\n## ", 1)[0]
+    for workflow in sorted((root / "workflows").glob("*.json")):
+        assert f"**{workflow.stem}**" in table, f"{workflow.name} missing from the README's workflow table"

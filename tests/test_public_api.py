@@ -22,7 +22,8 @@ COMFYUI_GATEWAYS = {"folders.py", "runtime.py", "patch.py"}
 
 def test_public_names_are_exported():
     for name in ("load_pulid_model", "PulidModel", "id_attention", "load_eva_clip", "FaceEncoder",
-                 "IDEmbedding", "encode_identity", "PulidFormatError", "face_similarity"):
+                 "IDEmbedding", "encode_identity", "PulidFormatError", "face_similarity", "load_clip_text", "Clip",
+                 "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart"):
         assert name in pulid.__all__ and getattr(pulid, name) is not None
 
 

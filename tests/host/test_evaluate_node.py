@@ -15,25 +15,13 @@ import pytest
 import torch
 
 from testkit import make_face_models as mfm
+from testkit.make_face_models import face_photo, image_batch as batch
 from testkit.numerics import assert_close
 from testkit.pack import PACK, import_pack
 
 FACELESS = np.full((640, 640, 3), 30, np.uint8)
 PROMPT = "portrait photo of a woman in a garden, (natural light:1.2), 85mm"
 LONG_PROMPT = ", ".join(["a very detailed portrait photo of a smiling woman"] * 12)
-
-
-def face_image(seed, center=(336, 304), side=128):
-    image = mfm.draw_face(np.full((640, 640, 3), 30, np.uint8), center, side)
-    half = side // 2
-    box = (slice(center[1] - half, center[1] + half), slice(center[0] - half, center[0] + half))
-    noise = np.random.default_rng(seed).integers(-6, 7, image[box].shape, dtype=np.int16)
-    image[box] = (image[box].astype(np.int16) + noise).clip(0, 255)
-    return image
-
-
-def batch(*images):
-    return torch.from_numpy(np.stack(images).astype(np.float32) / 255.0)
 
 
 def lib(name):
@@ -80,8 +68,8 @@ def node():
 def test_scores_a_batch_and_loads_the_text_tower_once(node, models, comfy_runtime):
     handle = make_handle(models, models.eva)
     assert handle.encoder.eva_clip_path == models.eva and handle.clip_text is None
-    reference = face_image(1)
-    images = [reference, FACELESS, face_image(3, (208, 208))]
+    reference = face_photo(1)
+    images = [reference, FACELESS, face_photo(3, (208, 208))]
     labels = "w 0 baseline\nw 0.6 fidelity\nw 1.0 style"
     out = node.evaluate(handle, batch(reference), batch(*images), PROMPT, "largest", batch(reference), labels)
     likeness, adherence, kept, report, chart, annotated = out
@@ -133,7 +121,7 @@ def test_vision_only_eva_file_names_the_file(node, models, comfy_runtime):
     handle = make_handle(models, models.vision_only)
     errors = lib("pulid.errors")
     with pytest.raises(errors.PulidError) as caught:
-        node.evaluate(handle, batch(face_image(1)), batch(face_image(1)), PROMPT, "largest")
+        node.evaluate(handle, batch(face_photo(1)), batch(face_photo(1)), PROMPT, "largest")
     assert "eva_vision.safetensors" in str(caught.value) and "EVA02_CLIP_L_336_psz14_s6B.pt" in str(caught.value)
     assert handle.clip_text is None and comfy_runtime.loaded == []
 
@@ -141,7 +129,7 @@ def test_vision_only_eva_file_names_the_file(node, models, comfy_runtime):
 def test_bad_input_is_named_before_any_model_runs(node, models, comfy_runtime):
     handle = SimpleNamespace(encoder=None, patcher=None, clip_text=None)  # nothing may be touched
     errors = lib("pulid.errors")
-    image = batch(face_image(1))
+    image = batch(face_photo(1))
     with pytest.raises(errors.PulidError, match="`labels` has 2 lines"):
         node.evaluate(handle, image, image, PROMPT, "largest", None, "a\nb")
     with pytest.raises(errors.PulidError, match="`prompt` is empty"):
@@ -159,23 +147,30 @@ def test_encode_face_never_loads_the_text_tower():
 
 # ---------------------------------------------------------------- in ComfyUI
 
-@pytest.mark.host
-def test_node_runs_in_comfyui(comfy):
-    """Load Image -> Evaluate against itself (baseline too), outputs shown by the core preview nodes."""
-    prompt = {
+def _graph(**optional):
+    """Load Image (the rig's face.png) -> Evaluate (node "5") against itself, with these optional inputs."""
+    return {
         "3": {"class_type": "PuLIDSDXLFaceEncoderLoader", "inputs": {
             "eva_clip_file": "EVA02_CLIP_L_336_psz14_s6B.pt", "insightface_model": "antelopev2", "provider": "CPU"}},
         "4": {"class_type": "LoadImage", "inputs": {"image": "face.png"}},
         "5": {"class_type": "PuLIDSDXLEvaluate", "inputs": {
             "face_encoder": ["3", 0], "reference": ["4", 0], "images": ["4", 0], "prompt": PROMPT,
-            "face": "largest", "baseline": ["4", 0], "labels": "the photo"}},
+            "face": "largest", **optional}},
+    }
+
+
+@pytest.mark.host
+def test_node_runs_in_comfyui(comfy):
+    """Load Image -> Evaluate against itself (baseline too), outputs shown by the core preview nodes."""
+    prompt = _graph(baseline=["4", 0], labels="the photo")
+    prompt.update({
         "6": {"class_type": "PreviewAny", "inputs": {"source": ["5", 0]}},
         "7": {"class_type": "PreviewAny", "inputs": {"source": ["5", 1]}},
         "8": {"class_type": "PreviewAny", "inputs": {"source": ["5", 2]}},
         "9": {"class_type": "PreviewAny", "inputs": {"source": ["5", 3]}},
         "10": {"class_type": "PreviewImage", "inputs": {"images": ["5", 4]}},
         "11": {"class_type": "PreviewImage", "inputs": {"images": ["5", 5]}},
-    }
+    })
     bad = {**prompt, "5": {**prompt["5"], "inputs": {**prompt["5"]["inputs"], "face": "middle"}}}
     assert "5" in comfy.validate(bad)[3]
     outputs = comfy.run(prompt).history_result["outputs"]
@@ -190,15 +185,8 @@ def test_node_runs_in_comfyui(comfy):
 @pytest.mark.host
 def test_empty_labels_mismatch_fails_naming_labels(comfy):
     """A label count that does not fit is ComfyUI's execution error naming `labels`, not a numpy message."""
-    prompt = {
-        "3": {"class_type": "PuLIDSDXLFaceEncoderLoader", "inputs": {
-            "eva_clip_file": "EVA02_CLIP_L_336_psz14_s6B.pt", "insightface_model": "antelopev2", "provider": "CPU"}},
-        "4": {"class_type": "LoadImage", "inputs": {"image": "face.png"}},
-        "5": {"class_type": "PuLIDSDXLEvaluate", "inputs": {
-            "face_encoder": ["3", 0], "reference": ["4", 0], "images": ["4", 0], "prompt": PROMPT,
-            "face": "largest", "labels": "one\ntwo"}},
-        "9": {"class_type": "PreviewAny", "inputs": {"source": ["5", 3]}},
-    }
+    prompt = _graph(labels="one\ntwo")
+    prompt["9"] = {"class_type": "PreviewAny", "inputs": {"source": ["5", 3]}}
     valid = comfy.validate(prompt)
     assert valid[0], valid
     executor = comfy.execute(prompt, valid[2])

@@ -300,17 +300,23 @@ def test_workflow_runs(comfy, name):
     assert torch.isfinite(latent).all() and latent.shape[-2:] == (7, 9)
 
 
+def small(api):
+    """A copy of an API workflow made quick on the rig: 72x56 latents, 2 steps in every sampler."""
+    prompt = copy.deepcopy(api)
+    for key in nodes_of(prompt, "EmptyLatentImage"):
+        prompt[key]["inputs"].update(width=72, height=56)
+    for key in nodes_of(prompt, "KSampler"):
+        prompt[key]["inputs"]["steps"] = 2
+    return prompt
+
+
 def test_similarity_sweep(comfy):
     """Three weights, one seed, scored: a report line per result, a mean in [-1, 1], images of the input size.
 
     The tiny random model paints no real faces: whether the test detector fires on its noise does not
     matter here, the node's own tests check the numbers.
     """
-    prompt = copy.deepcopy(workflow("pulid_similarity_sweep"))
-    for key in nodes_of(prompt, "EmptyLatentImage"):
-        prompt[key]["inputs"].update(width=72, height=56)
-    for key in nodes_of(prompt, "KSampler"):
-        prompt[key]["inputs"]["steps"] = 2
+    prompt = small(workflow("pulid_similarity_sweep"))
     (similarity,) = nodes_of(prompt, "PuLIDSDXLFaceSimilarity")
     (report,) = nodes_of(prompt, "PreviewAny")
     (saved,) = nodes_of(prompt, "SaveImage")
@@ -332,11 +338,7 @@ def test_tradeoff(comfy):
     """Baseline and PuLID with fidelity and with style, one seed, evaluated in one batch: a labelled report line per image in
     the batch's order, preservation of the baseline against itself 1, the chart and the three annotated images
     saved. The numbers themselves are checked by the node's and the library's tests."""
-    prompt = copy.deepcopy(workflow("pulid_tradeoff"))
-    for key in nodes_of(prompt, "EmptyLatentImage"):
-        prompt[key]["inputs"].update(width=72, height=56)
-    for key in nodes_of(prompt, "KSampler"):
-        prompt[key]["inputs"]["steps"] = 2
+    prompt = small(workflow("pulid_tradeoff"))
     (evaluate,) = nodes_of(prompt, "PuLIDSDXLEvaluate")
     saved = {tuple(prompt[k]["inputs"]["images"])[1]: k for k in nodes_of(prompt, "SaveImage")}
     for slot in range(4):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from testkit import make_face_models as mfm
+from testkit.make_face_models import face_photo, image_batch as batch
 from testkit.numerics import assert_close
 from testkit.pack import PACK, import_pack
 
@@ -21,20 +22,6 @@ FACELESS = np.full((640, 640, 3), 30, np.uint8)
 def assert_score(got, want):
     """Scores are float64 arithmetic on the same float32 embeddings: only float64 roundings differ."""
     assert_close(torch.tensor(float(got), dtype=torch.float64), torch.tensor(want, dtype=torch.float64), "layer")
-
-
-def face_image(seed, center=(336, 304), side=128):
-    """A synthetic face with its own skin noise: each seed is another person to ArcFace."""
-    image = mfm.draw_face(np.full((640, 640, 3), 30, np.uint8), center, side)
-    half = side // 2
-    box = (slice(center[1] - half, center[1] + half), slice(center[0] - half, center[0] + half))
-    noise = np.random.default_rng(seed).integers(-6, 7, image[box].shape, dtype=np.int16)
-    image[box] = (image[box].astype(np.int16) + noise).clip(0, 255)
-    return image
-
-
-def batch(*images):
-    return torch.from_numpy(np.stack(images).astype(np.float32) / 255.0)
 
 
 def unit(vector):
@@ -59,7 +46,7 @@ def handle(tmp_path_factory):
 
 
 def test_identical_image_scores_one(node, handle):
-    image = batch(face_image(1))
+    image = batch(face_photo(1))
     similarity, report, annotated = node.compare(handle, image, image, "largest")
     assert isinstance(similarity, float)
     assert_score(similarity, 1.0)
@@ -69,9 +56,9 @@ def test_identical_image_scores_one(node, handle):
 
 def test_batch_with_a_faceless_image(node, handle):
     """Faceless results are reported, the order is kept, each score is the plain cosine to the reference."""
-    reference = face_image(1)
+    reference = face_photo(1)
     centers = [(208, 208), None, (336, 304), (432, 432)]
-    images = [face_image(3, centers[0]), FACELESS, reference, face_image(4, centers[3])]
+    images = [face_photo(3, centers[0]), FACELESS, reference, face_photo(4, centers[3])]
     similarity, report, annotated = node.compare(handle, batch(reference), batch(*images), "largest")
 
     ref = unit(handle.encoder.detect(reference)[0].embedding.astype(np.float64))
@@ -97,7 +84,7 @@ def test_batch_with_a_faceless_image(node, handle):
 
 
 def test_no_face_anywhere_gives_zero_and_says_so(node, handle):
-    similarity, report, annotated = node.compare(handle, batch(face_image(1)), batch(FACELESS[:320, :480]), "largest")
+    similarity, report, annotated = node.compare(handle, batch(face_photo(1)), batch(FACELESS[:320, :480]), "largest")
     assert similarity == 0.0
     assert report.splitlines() == ["0: no face", "mean: no face in any of the 1 images (similarity output is 0.0)"]
     assert annotated.shape == (1, 320, 480, 3)
@@ -106,7 +93,7 @@ def test_no_face_anywhere_gives_zero_and_says_so(node, handle):
 def test_faceless_reference_is_an_error_naming_it(node, handle):
     errors = sys.modules[PACK + ".pulid.errors"]
     with pytest.raises(errors.FaceNotFoundError, match="Reference image 1") as caught:
-        node.compare(handle, batch(face_image(1), FACELESS), batch(face_image(1)), "largest")
+        node.compare(handle, batch(face_photo(1), FACELESS), batch(face_photo(1)), "largest")
     assert caught.value.image_index == 1
 
 
