@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from ..pulid.chart import ChartPoint, captioned, tradeoff_chart
+from ..pulid.clip_text import clean_prompt, load_clip_text
 from ..pulid.errors import PulidError
 from ..pulid.face import FACE_CHOICES
 from ..pulid.similarity import annotate, face_similarity
+from ..pulid.tradeoff import Clip, image_embeddings, preservation as preservation_of, prompt_adherence, prompt_notes
 from . import aliases, runtime
 
 logger = logging.getLogger(__name__)
@@ -44,9 +46,11 @@ def check_inputs(reference, images, prompt, baseline=None, labels=None):
     if count == 0:
         raise PulidError("Evaluate PuLID Batch got an empty `images` batch: connect the generated images "
                          "(e.g. VAE Decode).")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise PulidError("Evaluate PuLID Batch: `prompt` is empty. Type (or connect) the positive prompt the "
-                         "images were made from: prompt adherence compares each image with it.")
+    # Checked as CLIP will read it: a prompt of only `embedding:name` tokens or empty weights has no words.
+    if not isinstance(prompt, str) or not clean_prompt(prompt).strip():
+        raise PulidError("Evaluate PuLID Batch: `prompt` is empty (or has no words once ComfyUI's embeddings "
+                         "and weights are set aside). Type (or connect) the positive prompt the images were made "
+                         "from: prompt adherence compares each image with it.")
     if baseline is not None:
         bases = _count(baseline)
         if bases == 0:
@@ -71,9 +75,6 @@ def check_inputs(reference, images, prompt, baseline=None, labels=None):
 def clip_towers(face_encoder):
     """pulid.tradeoff.Clip (the face encoder's vision tower + the text tower from the same file), on ComfyUI's
     device. The text tower is loaded once per face-encoder handle and kept on it."""
-    from ..pulid.clip_text import load_clip_text
-    from ..pulid.tradeoff import Clip
-
     encoder = face_encoder.encoder
     if face_encoder.clip_text is None:
         path = getattr(encoder, "eva_clip_path", None)
@@ -178,8 +179,6 @@ class PuLIDSDXLEvaluate:
         }
 
     def evaluate(self, face_encoder, reference, images, prompt, face, baseline=None, labels=None):
-        from ..pulid.tradeoff import image_embeddings, preservation as preservation_of, prompt_adherence, prompt_notes
-
         names = check_inputs(reference, images, prompt, baseline, labels)
         mean_likeness, results = face_similarity(face_encoder.encoder, list(reference), list(images), face=face)
         likeness = [r.similarity for r in results]

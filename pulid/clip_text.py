@@ -22,7 +22,7 @@ from torch import nn
 
 from .catalog import EVA_CLIP
 from .errors import PulidError, PulidFormatError
-from .eva_clip import _NESTING_KEYS, _describe, _first_line, _read_state_dict
+from .eva_clip import _NESTING_KEYS, _describe, _read_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class ClipTextConfig:
 
 
 class ClipText(nn.Module):
-    """The text tower plus its tokenizer: ``encode(prompts)`` gives unit-length float32 embeddings."""
+    """The text tower plus its tokenizer: ``encode(prompts)`` gives unit-length float32 CPU embeddings."""
 
     def __init__(self, tower, config):
         super().__init__()
@@ -147,7 +147,7 @@ class ClipText(nn.Module):
 
     @torch.no_grad()
     def encode(self, prompts):
-        """(embeddings [N, out_dim] float32 unit length, list of PromptTokens) for a list of prompts."""
+        """(embeddings [N, out_dim] float32 unit length on the CPU, list of PromptTokens) for a list of prompts."""
         if isinstance(prompts, str):
             prompts = [prompts]
         if not len(prompts):
@@ -155,7 +155,8 @@ class ClipText(nn.Module):
         ids, infos = tokenize(list(prompts), self.context_length)
         param = next(self.tower.parameters())
         features = self.tower(ids.to(param.device))
-        return F.normalize(features.float(), dim=-1), infos
+        # On the CPU like image_embeddings' results, wherever the tower runs: the cosines are taken there.
+        return F.normalize(features.float(), dim=-1).cpu(), infos
 
     def forward(self, ids):
         return self.tower(ids)
@@ -173,16 +174,28 @@ def load_clip_text(path, device=None, dtype=None):
     tower = _build(config)
     weights = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
     weights = {k: v for k, v in weights.items() if k != "attn_mask"}
-    try:
-        tower.load_state_dict(weights, strict=True, assign=True)
-    except RuntimeError as exc:
+    misfit = _misfit(tower.state_dict(), weights)
+    if misfit:
         raise PulidFormatError(f"{path}: its text tower does not fit the EVA02-CLIP text transformer "
-                               f"({_first_line(exc)}). {TEXT_HINT}") from exc
+                               f"({misfit}). {TEXT_HINT}")
+    tower.load_state_dict(weights, strict=True, assign=True)
     # The causal mask is not stored in checkpoints; the meta build left a placeholder.
     tower.attn_mask = tower.build_causal_mask()
     module = ClipText(tower, config).eval().requires_grad_(False)
     logger.debug("CLIP text tower from %s: %s", path, config)
     return module.to(device=device or "cpu", dtype=dtype or torch.float32)
+
+
+def _misfit(expected, weights):
+    """The first difference between the tower's own tensors and the file's, in words ("" when they fit): torch's
+    load_state_dict message names only the module class."""
+    for key, tensor in expected.items():
+        if key not in weights:
+            return f"'text.{key}' is missing"
+        if tuple(weights[key].shape) != tuple(tensor.shape):
+            return f"'text.{key}' is {tuple(weights[key].shape)}, expected {tuple(tensor.shape)}"
+    extra = sorted(set(weights) - set(expected))
+    return f"'text.{extra[0]}' is not part of it" if extra else ""
 
 
 def infer_config(state, path="checkpoint"):

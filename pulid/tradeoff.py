@@ -77,22 +77,30 @@ def prompt_adherence(clip, images, prompts, embeddings=None) -> list[float]:
     return [100.0 * float(c) for c in cosines]
 
 
-def preservation(clip, images, baselines, embeddings=None) -> list[float]:
+def preservation(clip, images, baselines, embeddings=None, baseline_embeddings=None) -> list[float]:
     """Cosine between each image's CLIP embedding and its baseline's (the same seed without PuLID).
 
     baselines: one image for all, or one per image; their size may differ from the images' (each is
     preprocessed on its own; a different aspect ratio crops differently, so use the same size where possible).
+    ``embeddings`` / ``baseline_embeddings``: image_embeddings of either side when the caller has them already
+    (a sweep scores each baseline once, however many PuLID images share it); ``baselines`` is then unused.
     """
-    vision = clip.vision if isinstance(clip, Clip) else clip
     if embeddings is None:
-        embeddings = image_embeddings(vision, images)
-    base = _as_batch(baselines, "baseline")
-    if base and len(base) not in (1, len(embeddings)):
-        raise PulidError(f"`baseline` has {len(base)} images for {len(embeddings)} images: give one baseline for "
-                         f"all images or one per image (the same seeds with PuLID off).")
-    base_embeddings = _embed(vision, base, "baseline")
-    cosines = (embeddings.double() * base_embeddings.double()).sum(-1)
+        embeddings = image_embeddings(clip.vision, images)
+    if baseline_embeddings is None:
+        base = _as_batch(baselines, "baseline")
+        if base:  # counted before the vision tower runs; an empty batch is _embed's error
+            _check_baseline_count(len(base), len(embeddings))
+        baseline_embeddings = _embed(clip.vision, base, "baseline")
+    _check_baseline_count(len(baseline_embeddings), len(embeddings))
+    cosines = (embeddings.double() * baseline_embeddings.double()).sum(-1)
     return [float(c) for c in cosines]
+
+
+def _check_baseline_count(baselines, images):
+    if baselines not in (1, images):
+        raise PulidError(f"`baseline` has {baselines} images for {images} images: give one baseline for all images "
+                         f"or one per image (the same seeds with PuLID off).")
 
 
 def _embed(vision, batch, name):

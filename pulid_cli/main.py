@@ -25,6 +25,8 @@ def _split_names(values) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import sweep as sweep_defaults  # stdlib and the model catalog only: cheap
+
     parser = argparse.ArgumentParser(
         prog="python -m pulid_cli",
         description="PuLID-SDXL tools: download the models, check an install, render one image.")
@@ -111,9 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--face", action="append", required=True, help="photo of a face (repeat for several)")
     sw.add_argument("--prompts", metavar="FILE",
                     help="prompts, one per line (default: the pack's own set, pulid_cli/sweep_prompts.txt)")
-    sw.add_argument("--weights", default="0.6,0.8,1.0", help="PuLID weights, comma-separated (default 0.6,0.8,1.0)")
-    sw.add_argument("--methods", default="fidelity", help="PuLID methods, comma-separated (default fidelity)")
-    sw.add_argument("--seeds", default="1,2", help="seeds, comma-separated (default 1,2)")
+    for flag, values, what in (("--weights", sweep_defaults.DEFAULT_WEIGHTS, "PuLID weights"),
+                               ("--methods", sweep_defaults.DEFAULT_METHODS, "PuLID methods"),
+                               ("--seeds", sweep_defaults.DEFAULT_SEEDS, "seeds")):
+        listed = ",".join(map(str, values))
+        sw.add_argument(flag, default=listed, help=f"{what}, comma-separated (default {listed})")
     sw.add_argument("--out", required=True, help="output folder (its sweep.json says which sweep it holds)")
     sw.add_argument("--models-dir", help="models folder the servers use (the scores load the same files); "
                                          "default <ComfyUI>/models with --comfyui")
@@ -124,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--width", type=int)
     sw.add_argument("--height", type=int)
     sw.add_argument("--negative", default=None, help="negative prompt")
-    sw.add_argument("--per-server", type=int, default=2,
-                    help="jobs in flight on each server at a time (default 2: one rendering, one waiting)")
+    sw.add_argument("--per-server", type=int, default=sweep_defaults.PER_SERVER,
+                    help=f"jobs in flight on each server at a time (default {sweep_defaults.PER_SERVER}: one "
+                         f"rendering, one waiting)")
     sw.add_argument("--device", default="cpu", help="where the scores are computed (default cpu)")
     sw.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
     sw.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")

@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pulid.catalog import EVA_CLIP, PULID_V1_1
@@ -47,6 +47,10 @@ CHART = "tradeoff.png"
 IMAGES = "images"
 FORMAT = "pulid-sweep 1"
 PER_SERVER = 2
+"""Jobs in flight per server: one rendering, one waiting in its queue (a faster server takes more)."""
+DEFAULT_WEIGHTS = (0.6, 0.8, 1.0)
+DEFAULT_METHODS = ("fidelity",)
+DEFAULT_SEEDS = (1, 2)
 SETTINGS = ("checkpoint", "pulid_file", "steps", "cfg", "width", "height", "negative")
 """The settings every image of a sweep shares (besides the model hashes), by their flag names."""
 COLUMNS = ("file", "kind", "face", "prompt", "weight", "method", "seed", "checkpoint", "pulid_file", "steps", "cfg",
@@ -319,13 +323,15 @@ async def run_jobs(jobs, servers, render, on_done, *, per_server=PER_SERVER):
                     state["busy"] -= 1
                     cond.notify_all()
 
+    # gather, not asyncio.TaskGroup (Python 3.11+; the pack supports 3.10): the first real error (a PulidError...)
+    # propagates as it is, and every other worker is cancelled and awaited, on an error or on Ctrl-C alike.
+    workers = [asyncio.ensure_future(worker(server)) for server in servers for _ in range(max(1, per_server))]
     try:
-        async with asyncio.TaskGroup() as group:
-            for server in servers:
-                for _ in range(max(1, per_server)):
-                    group.create_task(worker(server))
-    except BaseExceptionGroup as errors:  # the first real error, as the caller knows it (a PulidError...)
-        raise errors.exceptions[0] from None
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
     if pending:
         raise PulidError(f"Every server is gone ({'; '.join(f'{s}: {e}' for s, e in dead.items())}); "
                          f"{len(pending)} image(s) not rendered. Run the same command again once a server is up: "
@@ -372,13 +378,14 @@ class ComfyRenderer:
 # ---------------------------------------------------------------------------------- scoring and reports
 @dataclass
 class Row:
+    """One line of scores.csv: an image's settings and its three numbers (None: no face, or not measured)."""
+
     job: Job
     settings: dict
     likeness: float | None = None
     adherence: float | None = None
     preservation: float | None = None
     note: str = ""
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         job, s = self.job, self.settings
@@ -436,21 +443,32 @@ def load_image(path):
 
 def score(jobs, folder, faces, encoder, clip, batch=8) -> dict:
     """{job: Row-values (likeness, adherence, preservation, note)} for rendered `jobs` (images in `folder`)."""
+    import torch
     from pulid.similarity import face_similarity
     from pulid.tradeoff import image_embeddings, preservation, prompt_adherence
 
     results = {job: {"likeness": None, "adherence": None, "preservation": None, "note": ""} for job in jobs}
+    # Baselines first, so each is embedded once however many PuLID images share it; one scored in an earlier
+    # run (not in `jobs`) is embedded when first needed.
+    jobs = sorted(jobs, key=lambda job: not job.baseline)
+    baseline_embeddings = {}
     for start in range(0, len(jobs), batch):
         chunk = jobs[start:start + batch]
         images = [load_image(folder / job.name) for job in chunk]
         embeddings = image_embeddings(clip.vision, images)  # once for both measures
         adherence = prompt_adherence(clip, images, [job.prompt for job in chunk], embeddings=embeddings)
-        for job, value in zip(chunk, adherence):
+        for job, value, embedding in zip(chunk, adherence, embeddings):
             results[job]["adherence"] = float(value)
+            if job.baseline:
+                baseline_embeddings[job.name] = embedding
         pulid = [i for i, job in enumerate(chunk) if not job.baseline]
+        missing = sorted({chunk[i].baseline_job.name for i in pulid} - set(baseline_embeddings))
+        if missing:
+            found = image_embeddings(clip.vision, [load_image(folder / name) for name in missing])
+            baseline_embeddings.update(zip(missing, found))
         if pulid:
-            baselines = [load_image(folder / chunk[i].baseline_job.name) for i in pulid]
-            kept = preservation(clip, [images[i] for i in pulid], baselines, embeddings=embeddings[pulid])
+            base = torch.stack([baseline_embeddings[chunk[i].baseline_job.name] for i in pulid])
+            kept = preservation(clip, None, None, embeddings=embeddings[pulid], baseline_embeddings=base)
             for i, value in zip(pulid, kept):
                 results[chunk[i]]["preservation"] = float(value)
         pulid = [(chunk[i], images[i]) for i in pulid]
@@ -536,7 +554,9 @@ def contact_sheet(rows, folder, thumb=160):
             row = by_cell.get((key, column))
             left = label_w + c * (thumb + 4)
             if row is None or not (folder / row.job.name).exists():
-                draw.text((left + 4, top + thumb // 2), "not rendered", fill=(160, 160, 160), font=font)
+                # no row: not rendered yet, or rendered before its baseline (scored once the baseline is there)
+                gap = "not scored yet" if row is None else "image missing"
+                draw.text((left + 4, top + thumb // 2), gap, fill=(160, 160, 160), font=font)
                 continue
             with Image.open(folder / row.job.name) as image:
                 image = image.convert("RGB")
@@ -617,7 +637,8 @@ def workflow_defaults(workflow, values) -> dict:
     return settings
 
 
-def sweep(*, faces, out, prompts_file=None, weights=(1.0,), methods=("fidelity",), seeds=(1,), servers=(),
+def sweep(*, faces, out, prompts_file=None, weights=DEFAULT_WEIGHTS, methods=DEFAULT_METHODS, seeds=DEFAULT_SEEDS,
+          servers=(),
           comfyui=None, models_dir=None, extra_model_paths=None, cpu=False, checkpoint=None, pulid_file=None,
           steps=None, cfg=None, width=None, height=None, negative=None, per_server=PER_SERVER, device="cpu"):
     """Render what is missing of the grid, score it and write the reports; returns a SweepResult."""
@@ -741,4 +762,5 @@ def load_clip(encoder, eva_path):
     from pulid.clip_text import load_clip_text
     from pulid.tradeoff import Clip
 
-    return Clip(vision=encoder.eva, text=load_clip_text(str(eva_path)))
+    weight = next(encoder.eva.parameters())  # the text tower runs where and as the vision tower does (--device)
+    return Clip(vision=encoder.eva, text=load_clip_text(str(eva_path), device=weight.device, dtype=weight.dtype))

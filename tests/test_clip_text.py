@@ -131,8 +131,14 @@ def test_text_tower_of_wrong_shape_is_a_clear_error(tmp_path):
     sd = mfm.clip_text_state_dict(width=64, layers=2, vocab=16)
     sd["text.transformer.resblocks.1.mlp.c_fc.weight"] = torch.zeros(100, 64)  # block 1 unlike block 0
     torch.save(sd, tmp_path / "odd.pt")
-    with pytest.raises(PulidFormatError, match="odd.pt.*does not fit"):
+    with pytest.raises(PulidFormatError, match="odd.pt.*does not fit") as err:
         load_clip_text(tmp_path / "odd.pt")
+    assert "'text.transformer.resblocks.1.mlp.c_fc.weight' is (100, 64), expected (256, 64)" in str(err.value)
+    sd = mfm.clip_text_state_dict(width=64, layers=2, vocab=16)
+    sd["text.transformer.resblocks.0.attn.extra"] = torch.zeros(3)
+    torch.save(sd, tmp_path / "extra.pt")
+    with pytest.raises(PulidFormatError, match=r"'text.transformer.resblocks.0.attn.extra' is not part of it"):
+        load_clip_text(tmp_path / "extra.pt")
 
 
 # ----------------------------------------------------------------------------------- tokens

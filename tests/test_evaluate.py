@@ -24,6 +24,7 @@ def check(**changes):
     ({"reference": torch.zeros(0, 32, 48, 3)}, "reference", r"empty `reference` batch"),
     ({"prompt": ""}, "prompt", r"`prompt` is empty"),
     ({"prompt": "  \n "}, "prompt", r"`prompt` is empty"),
+    ({"prompt": "(embedding:my_face:1.2), embedding:style"}, "prompt", r"`prompt` is empty \(or has no words"),
     ({"baseline": torch.zeros(0, 32, 48, 3)}, "baseline", r"empty `baseline` batch"),
     ({"baseline": torch.rand(2, 32, 48, 3)}, "baseline", r"`baseline` has 2 images but `images` has 3"),
     ({"baseline": torch.rand(1, 48, 32, 3)}, "baseline", r"`baseline` is 32x48 but `images` are 48x32"),
