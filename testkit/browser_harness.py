@@ -490,6 +490,11 @@ _JS_NODES2 = """() => [...document.querySelectorAll('[data-node-id]')].map(el =>
 })"""
 
 
+JOB_BANNER = re.compile(r"^(?:\d+ )?jobs? (?:failed|completed|added to queue)$|^Job queueing", re.I)
+"""The queue overlay's banners (frontend ≥ 1.4x): about jobs on the server, e.g. one queue_and_cancel stopped
+mid-run (whether it started before the interrupt is a race), never about the workflow being loaded."""
+
+
 @dataclass
 class LoadReport:
     dialogs: list
@@ -562,7 +567,8 @@ class Frontend:
         self.page.wait_for_load_state("networkidle", timeout=60_000)
         self.page.wait_for_timeout(300)  # dialogs open on the next tick
         state = self.page.evaluate(_JS_STATE)
-        return LoadReport(state["dialogs"], state["nodes"], list(self.errors), state["reroutes"])
+        dialogs = [text for text in state["dialogs"] if not JOB_BANNER.match(text)]
+        return LoadReport(dialogs, state["nodes"], list(self.errors), state["reroutes"])
 
     def to_prompt(self) -> dict:
         return self.page.evaluate(_JS_PROMPT)
