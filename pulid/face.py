@@ -226,7 +226,7 @@ def find_antelopev2(folder):
     raise antelopev2_not_found(folder, missing)
 
 
-def _load_onnx(path, task, providers):
+def load_onnx(path, task, providers):
     from insightface.model_zoo import model_zoo
 
     try:
@@ -302,9 +302,9 @@ class FaceEncoder:
     def __init__(self, eva_clip, insightface_dir, facexlib_dir, providers=None, device="cpu", dtype=torch.float32):
         self.providers = resolve_providers(providers)
         detector_path, recognizer_path = find_antelopev2(insightface_dir)
-        self.detector = _load_onnx(detector_path, "detection", self.providers)
+        self.detector = load_onnx(detector_path, "detection", self.providers)
         self.detector.prepare(0, input_size=DET_SIZE, det_thresh=DET_THRESH)
-        self.recognizer = _load_onnx(recognizer_path, "recognition", self.providers)
+        self.recognizer = load_onnx(recognizer_path, "recognition", self.providers)
         self.recognizer.prepare(0)
         self.retinaface, self.parser = load_facexlib(facexlib_dir)
         self.eva = eva_clip if isinstance(eva_clip, nn.Module) else load_eva_clip(eva_clip)

@@ -11,7 +11,6 @@ Only the standard library does the HTTP, so the fetcher adds no dependency. Set
 `PULID_MODELS_BASE_URL` (or pass `base_url`) to download every file from `<base>/<file name>`
 instead: a local mirror, or the test server.
 """
-import hashlib
 import http.client
 import logging
 import os
@@ -27,10 +26,11 @@ from typing import Callable, Iterable
 from pulid.errors import ModelFileError
 from pulid.catalog import CATALOG, ModelFile, find
 
+from .files import CHUNK, sha256_of
+
 log = logging.getLogger(__name__)
 
 BASE_URL_ENV = "PULID_MODELS_BASE_URL"
-CHUNK = 1 << 20
 USER_AGENT = "pulid-sdxl-fetch/1"
 
 # (entry, bytes so far, total bytes or None): called as bytes arrive, so a GUI can draw a bar.
@@ -227,18 +227,10 @@ def _verify(path: Path, size: int | None, sha256: str | None) -> str | None:
     if size is not None and actual != size:
         return f"{actual} bytes instead of {size}"
     if sha256 is not None:
-        digest = _sha256(path)
+        digest = sha256_of(path)
         if digest != sha256:
             return f"sha256 {digest} instead of {sha256}"
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _unpack_flat(entry: ModelFile, archive: Path, folder: Path) -> None:

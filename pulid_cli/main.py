@@ -4,6 +4,7 @@ Logging goes to stderr so the doctor's table and the dry-run list can be piped o
 """
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def _split_names(values) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import sweep as sweep_defaults  # stdlib and the model catalog only: cheap
+    from .sweep import grid as sweep_grid, scheduler as sweep_scheduler  # stdlib only: cheap
 
     parser = argparse.ArgumentParser(
         prog="python -m pulid_cli",
@@ -112,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--comfyui", help="ComfyUI folder: start its main.py for this sweep, stop it after")
     sw.add_argument("--face", action="append", required=True, help="photo of a face (repeat for several)")
     sw.add_argument("--prompts", metavar="FILE",
-                    help="prompts, one per line (default: the pack's own set, pulid_cli/sweep_prompts.txt)")
-    for flag, values, what in (("--weights", sweep_defaults.DEFAULT_WEIGHTS, "PuLID weights"),
-                               ("--methods", sweep_defaults.DEFAULT_METHODS, "PuLID methods"),
-                               ("--seeds", sweep_defaults.DEFAULT_SEEDS, "seeds")):
+                    help="prompts, one per line (default: the pack's own set, pulid_cli/sweep/prompts.txt)")
+    for flag, values, what in (("--weights", sweep_grid.DEFAULT_WEIGHTS, "PuLID weights"),
+                               ("--methods", sweep_grid.DEFAULT_METHODS, "PuLID methods"),
+                               ("--seeds", sweep_grid.DEFAULT_SEEDS, "seeds")):
         listed = ",".join(map(str, values))
         sw.add_argument(flag, default=listed, help=f"{what}, comma-separated (default {listed})")
     sw.add_argument("--out", required=True, help="output folder (its sweep.json says which sweep it holds)")
@@ -128,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--width", type=int)
     sw.add_argument("--height", type=int)
     sw.add_argument("--negative", default=None, help="negative prompt")
-    sw.add_argument("--per-server", type=int, default=sweep_defaults.PER_SERVER,
-                    help=f"jobs in flight on each server at a time (default {sweep_defaults.PER_SERVER}: one "
+    sw.add_argument("--per-server", type=int, default=sweep_scheduler.PER_SERVER,
+                    help=f"jobs in flight on each server at a time (default {sweep_scheduler.PER_SERVER}: one "
                          f"rendering, one waiting)")
     sw.add_argument("--device", default="cpu", help="where the scores are computed (default cpu)")
     sw.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
@@ -206,7 +207,8 @@ def _run_generate(args) -> int:
 
 
 def _run_sweep(args) -> int:
-    from .sweep import parse_list, sweep
+    from .sweep.command import sweep
+    from .sweep.grid import parse_list
 
     if args.server and (args.extra_model_paths or args.cpu):
         raise PulidError("--extra-model-paths and --cpu are for a ComfyUI this command starts (--comfyui); "
@@ -237,6 +239,7 @@ def main(argv=None) -> int:
     except PulidError as exc:
         log.error("%s", exc)
         return 1
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where a command handles it (sweep)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        log.error("interrupted (%s)", signal.Signals(signum).name)
+        return 128 + signum

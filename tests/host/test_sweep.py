@@ -76,9 +76,16 @@ def _env(tmp_path):
     return dict(os.environ, OMP_NUM_THREADS="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
 
 
+def _default_signals():
+    """In the child: SIGINT and SIGTERM at their defaults, as in a terminal. A test run started in the background
+    (`.ci/run &`) hands its children SIGINT ignored, and Python then keeps ignoring it: Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _start(argv, tmp_path, log):
     return subprocess.Popen(argv, cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE,
-                            stderr=open(log, "w"), text=True)
+                            stderr=open(log, "w"), text=True, preexec_fn=_default_signals)
 
 
 def _wait_for(condition, proc, timeout=600, what=""):
@@ -168,6 +175,34 @@ def test_interrupt_resume_and_a_dead_server(cli_setup, servers, prompts, tmp_pat
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 1
     assert "holds a sweep with other settings: cfg: 2.0 in this sweep, 3.0 now" in done.stderr, done.stderr[-3000:]
+
+
+def test_sigterm_stops_as_cleanly_as_ctrl_c(cli_setup, servers, prompts, tmp_path):
+    """`kill`, a process manager or a container stop sends SIGTERM: the sweep stops as on Ctrl-C (its prompts taken
+    off the server, no half-written file, exit 128 + 15) and the same command then renders only the rest."""
+    b = servers[1]
+    _idle(b)
+    before = len(_outputs(b))
+    out = tmp_path / "sweep"
+    argv = _argv(cli_setup, out, [b.url], prompts, "--seeds", "7,8")
+    proc = _start(argv, tmp_path, tmp_path / "run1.log")
+    _wait_for(lambda: len(_images(out)) >= 1, proc, what="the first image")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 128 + signal.SIGTERM, (tmp_path / "run1.log").read_text()[-4000:]
+    assert "interrupted (SIGTERM)" in (tmp_path / "run1.log").read_text()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    _idle(b)
+    first = len(_images(out))
+    assert 1 <= first < JOBS
+    # At most the render that was finishing as the signal came is on the server without reaching the sweep;
+    # the prompt waiting in the server's queue was taken off it.
+    assert len(_outputs(b)) - before <= first + 1
+
+    done = subprocess.run(argv, cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=900,
+                          preexec_fn=_default_signals)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{JOBS} image(s) in this grid, {first} already rendered, {JOBS - first} to render" in done.stderr
+    assert len(_images(out)) == JOBS
 
 
 def test_bad_input_stops_before_anything_renders(cli_setup, servers, prompts, tmp_path):

@@ -1,36 +1,19 @@
-"""ComfyUI as a program: start its main.py on a free loopback port, talk to it over its HTTP API, stop it.
+"""One running ComfyUI over its HTTP API: the calls its own frontend makes, and the messages it answers with.
 
-Nothing of ComfyUI is imported. The endpoints used here (/system_stats, /object_info, /upload/image,
-/prompt, /queue, /history, /view, /interrupt and the /ws event stream) are the ones its own frontend uses and
-have kept their form from 0.3.64 to 0.33; the start-up flags too. `generate` and `sweep` drive renders with
-them, the browser test harness starts its servers with `ServerProcess`.
+Nothing of ComfyUI is imported. The endpoints used here (/object_info, /upload/image, /prompt, /queue,
+/history, /view, /interrupt and the /ws event stream) have kept their form from 0.3.64 to 0.33. aiohttp (a
+ComfyUI requirement) is imported when a request is made, so the command line starts without it.
 """
 import contextlib
 import json
-import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 from pulid.errors import PulidError
 
-log = logging.getLogger(__name__)
-
 
 class ServerGone(PulidError):
     """The server refused or dropped the connection: it is gone (a slow render is not)."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def combo_options(spec):
@@ -48,75 +31,6 @@ def get_json(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         raw = r.read()
     return json.loads(raw) if raw.strip() else None
-
-
-class ServerProcess:
-    """`python main.py --listen 127.0.0.1 --port N ...` from a ComfyUI folder, in its own process group.
-
-    Its output goes to `log_path`. `stop()` ends the whole group (ComfyUI may start helpers), so no
-    process outlives the caller, also after an error or Ctrl-C (use it as a context manager).
-    """
-
-    def __init__(self, comfyui, args, log_path, python=sys.executable, env=None):
-        self.comfyui = Path(comfyui).resolve()
-        self.args = list(args)
-        self.log_path = Path(log_path)
-        self.python = python
-        self.env = env
-        self.port = None
-        self.proc = None
-        self._log = None
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout=300):
-        self.port = free_port()
-        cmd = [self.python, "main.py", "--listen", "127.0.0.1", "--port", str(self.port), *self.args]
-        log.debug("starting %s in %s", " ".join(cmd), self.comfyui)
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=self.comfyui, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with code {self.proc.returncode} while starting:\n"
-                                   f"{self.log_tail()}")
-            with contextlib.suppress(OSError, ValueError):
-                get_json(self.url + "/system_stats", timeout=2)
-                return self
-            time.sleep(0.5)
-        raise RuntimeError(f"ComfyUI did not answer within {timeout} s:\n{self.log_tail()}")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(15)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log_tail(self, chars=6000):
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
-        return ""
 
 
 def node_errors_text(response):
@@ -173,11 +87,6 @@ class Client:
             if r.status != 200 or answer.get("node_errors"):
                 raise ValueError(node_errors_text(answer))
         return answer["prompt_id"]
-
-    async def interrupt(self):
-        with contextlib.suppress(Exception):
-            async with self.session.post(self.url + "/interrupt", json={}):
-                pass
 
     async def cancel(self, prompt_id):
         """Take our prompt off the queue, or stop it if it runs; another client's render is left alone."""
