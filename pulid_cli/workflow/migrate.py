@@ -179,6 +179,8 @@ class _UIMigration:
         return dict(zip(names, values))
 
     def _rename(self, node, new_type, values):
+        """`node` as our `new_type` with widgets `values` ({name: value}); cubiq's outputs become ours in their
+        order (each of its nodes has one), keeping their links."""
         node.type = new_type
         if node.properties is UNSET:
             node.properties = {}
