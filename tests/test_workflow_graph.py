@@ -1,4 +1,4 @@
-"""pulid_cli.graph: a UI workflow read into named types writes back the same bytes (unknown and absent keys
+"""pulid_cli.workflow.graph: a UI workflow read into named types writes back the same bytes (unknown and absent keys
 kept where they were), its lookups agree with the raw lists, and its edits keep both ends of a link in step."""
 import copy
 import json
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from testkit import cubiq_workflows
-from pulid_cli.graph import UNSET, Input, Link, Node, Output, Reroute, Workflow
+from pulid_cli.workflow.graph import Input, Link, Node, Output, Reroute, Workflow
+from pulid_cli.workflow.records import UNSET
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
 
@@ -111,14 +112,23 @@ def test_edits_keep_both_ends_of_a_link_in_step():
     assert not workflow.link(link.id) and not apply.input("image").connected and link.id not in \
         image.outputs[0].links
     workflow.disconnect(link.id)  # gone already: nothing
-    new = workflow.connect(image.id, 0, apply.id, 4, "IMAGE")
+    new = workflow.connect(image, "IMAGE", apply, "image")
     assert new.id == max(l.id for l in workflow.links) and apply.input("image").link == new.id
+    assert workflow.link_into(apply, "image") is new and new.type == "IMAGE" and new.source == (image.id, 0)
     _consistent(workflow)
-    (old,) = [l for l in workflow.links_into(other.id) if l.type == "IMAGE"]
+    old = workflow.link_into(other, "image")
     workflow.disconnect(old.id)
-    workflow.retarget(new, other, 4)
+    assert workflow.link_into(other, "image") is None
+    workflow.retarget(new, other, "image")
     assert other.input("image").link == new.id and not apply.input("image").connected
     _consistent(workflow)
+    second = workflow.branch(new, apply, "image")  # a second wire from the same output
+    assert second.source == new.source and workflow.link_into(apply, "image") is second
+    _consistent(workflow)
+    with pytest.raises(KeyError, match="no input called 'face'"):
+        workflow.connect(image, "IMAGE", apply, "face")
+    with pytest.raises(KeyError, match="no output called 'LATENT'"):
+        workflow.connect(image, "LATENT", apply, "image")
     workflow.remove_node(workflow.node(19))
     assert not workflow.node(19) and not [l for l in workflow.links if 19 in (l.origin_id, l.target_id)]
     _consistent(workflow)

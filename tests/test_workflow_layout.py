@@ -1,5 +1,5 @@
 """The shipped workflows read at a glance: computed from their JSON as the frontend draws them
-(pulid_cli/layout.py), every workflow has no wire through a node, no overlapping nodes or groups, one Note,
+(pulid_cli/workflow/geometry.py, testkit/layout_checks.py), every workflow has no wire through a node, no overlapping nodes or groups, one Note,
 and fits one 1600x1000 screen at zoom 1. tools/relayout.py makes layouts that pass."""
 import json
 from pathlib import Path
@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from testkit import cubiq_workflows
-from pulid_cli import layout
-from pulid_cli.graph import UNSET, Workflow
-from pulid_cli.migrate import migrate
+from testkit.layout_checks import SCREEN, backward_links, crossings, overlaps
+from pulid_cli.workflow.geometry import extent, group_box, node_box
+from pulid_cli.workflow.graph import Workflow
+from pulid_cli.workflow.migrate import migrate
+from pulid_cli.workflow.records import UNSET
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
-SCREEN = layout.SCREEN
 
 
 def _load(path):
@@ -22,15 +23,15 @@ def _load(path):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_no_wire_runs_through_a_node(path):
     workflow = _load(path)
-    hits = layout.crossings(workflow)
+    hits = crossings(workflow)
     assert not hits, f"{path.name}: (link, node) pairs where a wire runs through a node: {hits}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_no_overlaps_and_groups_hold_their_nodes(path):
     workflow = _load(path)
-    assert not layout.overlaps(workflow), f"{path.name}: overlapping nodes {layout.overlaps(workflow)}"
-    groups = [layout.group_box(g) for g in workflow.groups]
+    assert not overlaps(workflow), f"{path.name}: overlapping nodes {overlaps(workflow)}"
+    groups = [group_box(g) for g in workflow.groups]
     clashes = [(workflow.groups[i].title, workflow.groups[j].title) for i in range(len(groups))
                for j in range(i + 1, len(groups)) if groups[i].overlaps(groups[j])]
     assert not clashes, f"{path.name}: overlapping groups {clashes}"
@@ -38,7 +39,7 @@ def test_no_overlaps_and_groups_hold_their_nodes(path):
     assert "Identity (PuLID)" in titles and len(groups) >= 2, titles
     # A node is either wholly inside one group or outside all of them.
     for node in workflow.nodes:
-        box = layout.node_box(node)
+        box = node_box(node)
         inside = [g for g in groups if g.overlaps(box)]
         assert len(inside) <= 1 and all(g.contains(box) for g in inside), \
             f"{path.name}: node #{node.id} {node.type} straddles a group's edge"
@@ -48,7 +49,7 @@ def test_no_overlaps_and_groups_hold_their_nodes(path):
 def test_fits_one_screen_with_one_note(path):
     """At zoom 1, from where the file opens (its saved view), every node, group and reroute is on one screen."""
     workflow = _load(path)
-    box = layout.extent(workflow)
+    box = extent(workflow)
     view = workflow.view
     assert view["scale"] == 1.0, f"{path.name} opens at zoom {view['scale']}"
     left, top = box.x + view["offset"][0], box.y + view["offset"][1]
@@ -85,15 +86,15 @@ def test_checks_can_fail():
     apply = next(n for n in workflow.nodes if n.type.startswith("PuLIDSDXLApply"))
     sampler = next(n for n in workflow.nodes if n.type == "KSampler")
     apply.pos = list(sampler.pos)
-    assert layout.overlaps(workflow) and layout.crossings(workflow)
+    assert overlaps(workflow) and crossings(workflow)
     apply.pos = [5000, 0]
-    assert layout.extent(workflow).width > SCREEN[0]
+    assert extent(workflow).width > SCREEN[0]
 
 
 def test_migrated_graph_is_relaid_without_wires_through_nodes():
     workflow = Workflow.from_dict(migrate(cubiq_workflows.ui()).workflow)
-    assert not layout.crossings(workflow) and not layout.overlaps(workflow)
-    assert workflow.reroutes and not layout.backward_links(workflow)
+    assert not crossings(workflow) and not overlaps(workflow)
+    assert workflow.reroutes and not backward_links(workflow)
 
 
 def test_migrate_keeping_the_layout_places_its_nodes_on_free_canvas():
@@ -104,9 +105,9 @@ def test_migrate_keeping_the_layout_places_its_nodes_on_free_canvas():
     added = [n for n in after.nodes if not before.node(n.id)]
     assert added
     for node in added:
-        box = layout.node_box(node)
+        box = node_box(node)
         others = [n for n in after.nodes if n is not node]
-        assert not any(box.overlaps(layout.node_box(o)) for o in others), f"#{node.id} {node.type}"
+        assert not any(box.overlaps(node_box(o)) for o in others), f"#{node.id} {node.type}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])

@@ -4,8 +4,8 @@
 
 Each workflow is given here as columns of node ids, left to right (the loaders first, the saved image
 last, every node right of its inputs), each node with the y of its top, groups that frame the roles and one
-Note that says what to change first; pulid_cli.layout.arrange places them and routes the wires through
-reroutes.
+Note that says what to change first; pulid_cli.workflow.layout.arrange places them and routes the wires
+through reroutes.
 tests/test_workflow_layout.py checks the result from the JSON (no wire through a node, no overlap, one
 1600x1000 screen at zoom 1), so a change here that breaks it fails the tests, not an artist's eye.
 """
@@ -14,8 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pulid_cli import layout
-from pulid_cli.graph import Node, Workflow
+from pulid_cli.workflow import layout
+from pulid_cli.workflow.geometry import extent
+from pulid_cli.workflow.graph import Node, Workflow
+from testkit.layout_checks import crossings, overlaps
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -171,9 +173,9 @@ def main():
         workflow = Workflow.from_dict(json.loads(path.read_text(encoding="utf-8")))
         arrange(workflow, plan, NOTES.get(name, KNOBS))
         path.write_text(json.dumps(workflow.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        box = layout.extent(workflow)
+        box = extent(workflow)
         log.info("%s: %dx%d, wires through nodes %s, overlaps %s", name, box.width, box.height,
-                 layout.crossings(workflow), layout.overlaps(workflow))
+                 crossings(workflow), overlaps(workflow))
 
 
 if __name__ == "__main__":

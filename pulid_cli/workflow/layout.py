@@ -1,18 +1,15 @@
-"""Where the ComfyUI frontend draws a UI-format workflow's nodes, slots and links, computed from the JSON.
+"""Place a UI-format workflow's nodes in columns and route its wires through reroutes that pass under no node.
 
-The workflows we ship are read by artists at a glance, so their layout is checked like code: no overlapping
-nodes, no link whose straight segment runs through another node, everything inside one screen. These are the
-frontend's own measures (litegraph, frontends 1.27 to 1.49): the title bar is 30 px tall and sits above
-`pos`; the slots are 20 px apart, the first 14 px below `pos`; an input's dot is 10 px inside the left
-edge, an output's 9 px inside the right edge. Inputs that belong to a widget are drawn at the widget and
-are not counted in the slot rows. Every function takes a graph.Workflow.
+The workflows we ship are read by artists at a glance, so their layout is checked like code (no overlapping
+nodes, no link whose straight segment runs through another node, everything inside one screen:
+tests/test_workflow_layout.py); tools/relayout.py plans the shipped ones column by column, migrate re-lays a
+migrated graph with auto_columns. Where the frontend draws things is geometry.py's. Every function takes a
+graph.Workflow.
 """
-from dataclasses import dataclass
+from .geometry import TITLE_HEIGHT, Box, extent, link_ends, node_box, output_slot, pair, segment_hits
+from .graph import Group, LinkExtension, Reroute
+from .records import UNSET
 
-from .graph import UNSET, Group, LinkExtension, Reroute
-
-SCREEN = (1600, 1000)  # what a shipped workflow must fit at zoom 1
-REROUTE_RADIUS = 10  # a reroute's dot as the frontend draws it
 LEFT = 14  # where the first column starts
 BAND = 50  # the band above every group that the top lanes run in
 LANE_TOP = 10
@@ -21,158 +18,7 @@ LANE_STEP = 4  # the rows tried for a lane
 LANE_APART = 11  # between two lanes that run side by side: their reroute dots stay apart
 CHANNEL_STEP = 6  # between wires running down one gap
 NODE_GAP = 20  # between two nodes of a column, title bars apart
-
-TITLE_HEIGHT = 30
-SLOT_HEIGHT = 20
-SLOT_OFFSET = 0.7  # the first slot's centre, in slot heights below pos
 GROUP_TITLE = 40  # the room a group's title takes above its first node's title bar
-
-
-@dataclass(frozen=True)
-class Box:
-    x: float
-    y: float
-    width: float
-    height: float
-
-    @property
-    def right(self):
-        return self.x + self.width
-
-    @property
-    def bottom(self):
-        return self.y + self.height
-
-    def overlaps(self, other, gap=0.0):
-        return (self.x < other.right + gap and other.x < self.right + gap
-                and self.y < other.bottom + gap and other.y < self.bottom + gap)
-
-    def contains(self, other):
-        return (self.x <= other.x and self.y <= other.y and other.right <= self.right
-                and other.bottom <= self.bottom)
-
-    def shrunk(self, margin):
-        return Box(self.x + margin, self.y + margin, self.width - 2 * margin, self.height - 2 * margin)
-
-
-def pair(value, default):
-    """A node's pos or size: [a, b], or {"0": a, "1": b} as older frontends saved it."""
-    value = value or default
-    if isinstance(value, dict):
-        value = [value.get("0", default[0]), value.get("1", default[1])]
-    return float(value[0]), float(value[1])
-
-
-def node_box(node):
-    """The node as drawn, title bar included."""
-    (x, y), (width, height) = pair(node.pos, [0, 0]), pair(node.size, [200, 100])
-    return Box(x, y - TITLE_HEIGHT, width, height + TITLE_HEIGHT)
-
-
-def group_box(group):
-    return Box(*group.bounding)
-
-
-def output_slot(node, index):
-    (x, y), (width, _) = pair(node.pos, [0, 0]), pair(node.size, [200, 100])
-    return x + width - 9, y + (index + SLOT_OFFSET) * SLOT_HEIGHT
-
-
-def input_slot(node, index):
-    """The dot of input `index` (its place in node.inputs); None for an input drawn at its widget."""
-    inputs = node.inputs or []
-    if inputs[index].has_widget:
-        return None
-    row = sum(1 for entry in inputs[:index] if not entry.has_widget)
-    x, y = pair(node.pos, [0, 0])
-    return x + 10, y + (row + SLOT_OFFSET) * SLOT_HEIGHT
-
-
-def link_ends(link, nodes):
-    """The output dot and the input dot of `link` (nodes: id -> node); the input's is None at a widget."""
-    return (output_slot(nodes[link.origin_id], link.origin_slot),
-            input_slot(nodes[link.target_id], link.target_slot))
-
-
-@dataclass(frozen=True)
-class Wire:
-    """A link as drawn."""
-
-    id: int
-    source: int
-    target: int
-    points: tuple  # output dot, the reroutes it runs through (the frontend's native ones), input dot
-
-    @property
-    def segments(self):
-        return list(zip(self.points, self.points[1:]))
-
-
-def wires(workflow):
-    """Every link as straight segments: output dot, reroutes, input dot (widget inputs left out). The
-    frontend draws splines by default; between the same points they stay close to the segments."""
-    nodes = {n.id: n for n in workflow.nodes}
-    found = []
-    for link in workflow.links or []:
-        start, end = link_ends(link, nodes)
-        if end is None:
-            continue
-        chain = [tuple(reroute.pos) for reroute in workflow.reroute_chain(link.id)]
-        found.append(Wire(link.id, link.origin_id, link.target_id, (start, *chain, end)))
-    return found
-
-
-def segment_hits(start, end, box):
-    """Whether the segment start-end passes through `box` (Liang-Barsky clipping)."""
-    (x0, y0), (x1, y1) = start, end
-    dx, dy = x1 - x0, y1 - y0
-    low, high = 0.0, 1.0
-    for p, q in ((-dx, x0 - box.x), (dx, box.right - x0), (-dy, y0 - box.y), (dy, box.bottom - y0)):
-        if p == 0:
-            if q < 0:
-                return False
-            continue
-        t = q / p
-        if p < 0:
-            low = max(low, t)
-        else:
-            high = min(high, t)
-        if low > high:
-            return False
-    return True
-
-
-def crossings(workflow, margin=4):
-    """(link id, node id) for each link whose segment passes through a node other than its two ends."""
-    boxes = {n.id: node_box(n).shrunk(margin) for n in workflow.nodes}
-    return sorted({(wire.id, node_id) for wire in wires(workflow) for start, end in wire.segments
-                   for node_id, box in boxes.items()
-                   if node_id not in (wire.source, wire.target) and segment_hits(start, end, box)})
-
-
-def backward_links(workflow):
-    """Links that run right to left somewhere (a wire looping back across its own nodes)."""
-    return [wire.id for wire in wires(workflow) if any(end[0] < start[0] for start, end in wire.segments)]
-
-
-def overlaps(workflow, gap=10):
-    """Pairs of node ids whose boxes are closer than `gap`."""
-    nodes = workflow.nodes
-    boxes = [node_box(n) for n in nodes]
-    return [(nodes[i].id, nodes[j].id) for i in range(len(nodes)) for j in range(i + 1, len(nodes))
-            if boxes[i].overlaps(boxes[j], gap)]
-
-
-def extent(workflow):
-    """The box around every node, group and reroute."""
-    boxes = [node_box(n) for n in workflow.nodes] + [group_box(g) for g in workflow.groups or []]
-    boxes += [Box(r.pos[0] - REROUTE_RADIUS, r.pos[1] - REROUTE_RADIUS, 2 * REROUTE_RADIUS, 2 * REROUTE_RADIUS)
-              for r in workflow.reroutes]
-    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
-    return Box(x0, y0, max(b.right for b in boxes) - x0, max(b.bottom for b in boxes) - y0)
-
-
-# ---------------------------------------------------------------- placing a graph
 
 
 def arrange(workflow, columns, sizes, groups=()):

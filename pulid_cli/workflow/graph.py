@@ -3,85 +3,16 @@
 The file stores a link as a bare list, [id, origin node, origin slot, target node, target slot, type], and
 the reroutes a wire runs through inside "extra"; code that indexes those by position breaks silently the day
 one position is misremembered. Here every part has a name, and the graph edits that keep both ends of a link
-in step (connect, disconnect, retarget, remove a node) are written once.
+in step (connect, disconnect, retarget, remove a node) are written once, addressing inputs and outputs by
+name: the slot numbers the file stores are worked out here and nowhere else.
 
-Workflow.from_dict and to_dict round-trip a file exactly: keys this module does not read (the frontend adds
-some every few releases) are kept, every key is written back where the file had it, and a key the file lacks
-stays absent (UNSET), so a tool that edits one node rewrites nothing else of the file.
+Workflow.from_dict and to_dict round-trip a file exactly (records.Record), so a tool that edits one node
+rewrites nothing else of the file.
 """
 import copy
-import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
-
-class Absent(enum.Enum):
-    """A key the file does not have: None is JSON's null, a value that is written back."""
-
-    UNSET = "UNSET"
-
-    def __bool__(self):
-        return False
-
-    def __repr__(self):
-        return "UNSET"
-
-
-UNSET = Absent.UNSET
-
-
-def plain(value):
-    """`value` with every record, link and container in it as fresh JSON data."""
-    if isinstance(value, Record):
-        return value.to_dict()
-    if isinstance(value, Link):
-        return value.to_list()
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
-@dataclass
-class Record:
-    """A JSON object: the keys a subclass declares as fields, the others in `unknown`, each written back in
-    the file's order (new keys after it, in field order)."""
-
-    unknown: dict = field(default_factory=dict, kw_only=True, repr=False)
-    keys: tuple = field(default=(), kw_only=True, repr=False, compare=False)  # the file's key order
-
-    NAMES = {}  # field -> JSON key where they differ
-    ITEMS = {}  # field -> how one item of its list is read
-
-    @classmethod
-    def from_dict(cls, data):
-        by_key = {cls.NAMES.get(f.name, f.name): f.name for f in cls._fields()}
-        values, unknown = {}, {}
-        for key, value in data.items():
-            name = by_key.get(key)
-            if name is None:
-                unknown[key] = value
-            elif name in cls.ITEMS and isinstance(value, list):
-                values[name] = [cls.ITEMS[name](item) for item in value]
-            else:
-                values[name] = value
-        return cls(**values, unknown=unknown, keys=tuple(data))
-
-    def to_dict(self):
-        data = {self.NAMES.get(f.name, f.name): plain(getattr(self, f.name)) for f in self._fields()
-                if getattr(self, f.name) is not UNSET}
-        data.update(plain(self.unknown))
-        ordered = {key: data.pop(key) for key in self.keys if key in data}
-        return {**ordered, **data}
-
-    def get(self, name, default=None):
-        """Field `name`, or `default` where the file has no such key."""
-        value = getattr(self, name)
-        return default if value is UNSET else value
-
-    @classmethod
-    def _fields(cls):
-        return [f for f in fields(cls) if f.name not in ("unknown", "keys")]
+from .records import UNSET, Record
 
 
 @dataclass
@@ -150,6 +81,11 @@ class Link:
     def to_list(self):
         return [self.id, self.origin_id, self.origin_slot, self.target_id, self.target_slot, self.type]
 
+    @property
+    def source(self):
+        """The output the wire leaves, as a key: links from one output have equal sources."""
+        return self.origin_id, self.origin_slot
+
 
 @dataclass
 class Group(Record):
@@ -215,6 +151,11 @@ class Workflow(Record):
         """The link with id `link_id`, or None."""
         return next((link for link in self.links or [] if link.id == link_id), None)
 
+    def link_into(self, node, name):
+        """The link into input `name` of `node`, or None while it is unconnected (or `node` has no such input)."""
+        entry = node.input(name)
+        return self.link(entry.link) if entry is not None and entry.connected else None
+
     def links_into(self, node_id):
         return [link for link in self.links or [] if link.target_id == node_id]
 
@@ -262,21 +203,20 @@ class Workflow(Record):
 
     # -- edits that keep both ends of a link in step
 
-    def connect(self, origin_id, origin_slot, target_id, target_slot, kind):
-        """A new link (id one above the highest) from an output to an input; returns it."""
-        link = Link(max((l.id for l in self.links), default=0) + 1, origin_id, origin_slot, target_id, target_slot,
-                    kind)
-        self.links.append(link)
-        output = self.node(origin_id).outputs[origin_slot]
-        output.links = list(output.links or []) + [link.id]
-        target = self.node(target_id)
-        if target_slot < len(target.inputs or []):
-            target.inputs[target_slot].link = link.id
-        return link
+    def connect(self, origin, output, target, input_name):
+        """A new link (id one above the highest) from the output called `output` of node `origin` into input
+        `input_name` of node `target`, typed as that input; returns it."""
+        return self._link(origin, _slot(origin, origin.outputs, output, "output"), target, input_name)
 
-    def retarget(self, link, node, slot):
-        """Point `link` at input `slot` of `node` instead of the input it ran into."""
+    def branch(self, link, target, input_name):
+        """A new link from the output `link` leaves (a node may have two outputs of one name, this is the one)
+        into input `input_name` of node `target`, typed as that input; returns it."""
+        return self._link(self.node(link.origin_id), link.origin_slot, target, input_name)
+
+    def retarget(self, link, node, input_name):
+        """Point `link` at input `input_name` of `node` instead of the input it ran into."""
         self._unplug(link)
+        slot = _slot(node, node.inputs, input_name, "input")
         link.target_id, link.target_slot = node.id, slot
         node.inputs[slot].link = link.id
 
@@ -300,6 +240,16 @@ class Workflow(Record):
             if entry.link == link.id:
                 entry.link = None
 
+    def _link(self, origin, origin_slot, target, input_name):
+        slot = _slot(target, target.inputs, input_name, "input")
+        link = Link(max((l.id for l in self.links), default=0) + 1, origin.id, origin_slot, target.id, slot,
+                    target.inputs[slot].type)
+        self.links.append(link)
+        output = origin.outputs[origin_slot]
+        output.links = list(output.links or []) + [link.id]
+        target.inputs[slot].link = link.id
+        return link
+
     def remove_node(self, node):
         """Remove `node` and every link into or out of it."""
         for link in self.links_into(node.id) + self.links_from(node.id):
@@ -314,3 +264,11 @@ class Workflow(Record):
             self.extra[key] = value
         else:
             self.extra.pop(key, None)
+
+
+def _slot(node, entries, name, what):
+    """The place of the input or output (`what`) called `name` among `entries` of `node`."""
+    for slot, entry in enumerate(entries or []):
+        if entry.name == name:
+            return slot
+    raise KeyError(f"node #{node.id} ({node.type}) has no {what} called {name!r}")

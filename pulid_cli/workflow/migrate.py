@@ -1,15 +1,15 @@
 """Turn a workflow made with cubiq's PuLID_ComfyUI into the same graph with this pack's nodes.
 
-cubiq's pack has five nodes: PulidModelLoader, PulidEvaClipLoader, PulidInsightFaceLoader, ApplyPulid
-and ApplyPulidAdvanced, the apply nodes encoding the face photo at every run. Here a face is encoded
-once by Encode Face and applied by Apply; EVA-CLIP and InsightFace come from one face-encoder loader.
+cubiq's apply nodes encode the face photo at every run; here a face is encoded once by Encode Face and applied
+by Apply, and EVA-CLIP and InsightFace come from one face-encoder loader (cubiq.py holds both packs' tables).
 So each cubiq node keeps its id and place under its new type (the InsightFace loader becomes the face
 encoder loader, the EVA-CLIP loader goes), and one Encode Face is added next to the apply nodes for
 each distinct (face image, noise): two applies on the same photo share it. Every other node, link and
 value is left as it was. A UI workflow is then re-laid in columns, each node right of its inputs, with wires
-through reroutes that pass under no node (pulid_cli.layout); its groups, whose nodes moved, are removed and
+through reroutes that pass under no node (layout.py); its groups, whose nodes moved, are removed and
 named in the notes. keep_layout=True keeps every position and group and puts the added nodes on free canvas.
-Both of ComfyUI's formats are read: a UI workflow (nodes + links, edited as pulid_cli.graph's types) and an
+Both of ComfyUI's formats are read: a UI workflow (nodes + links, edited as graph.py's types, links
+addressed by input and output name) and an
 API prompt ({id: {class_type, inputs}}).
 
 What has no exact equivalent is listed in the returned notes (and, in a UI workflow, a Note node).
@@ -22,54 +22,14 @@ from pathlib import Path
 from pulid.catalog import EVA_CLIP, INSIGHTFACE_MODEL
 from pulid.errors import PulidError
 
-from .graph import UNSET, Input, Node, Output, Workflow
-from .layout import arrange, auto_columns, node_box, pair
+from .cubiq import ALWAYS, CUBIQ_INPUT, CUBIQ_NODES, CUBIQ_WIDGETS, ENCODE_DEFAULTS, OUR_TYPE, OURS, TYPES, apply_values
+from .geometry import node_box, pair
+from .graph import Input, Node, Output, Workflow
+from .layout import arrange, auto_columns
+from .records import UNSET
 
-CUBIQ_NODES = ("PulidModelLoader", "PulidEvaClipLoader", "PulidInsightFaceLoader", "ApplyPulid", "ApplyPulidAdvanced")
-TYPES = {"PULID": "PULID_SDXL_MODEL", "FACEANALYSIS": "PULID_SDXL_FACE_ENCODER"}
-PROJECTION = {"ortho_v2": "v2", "ortho": "v1", "none": "off"}
-ENCODE_DEFAULTS = {"face": "largest", "multi_image": "auto", "skip_faceless": False}
-
-# cubiq's widgets in their order (its pulid.py).
-CUBIQ_WIDGETS = {"ApplyPulid": ("method", "weight", "start_at", "end_at"),
-                 "ApplyPulidAdvanced": ("weight", "projection", "fidelity", "noise", "start_at", "end_at"),
-                 "PulidInsightFaceLoader": ("provider",), "PulidModelLoader": ("pulid_file",)}
-OUR_TYPE = {"PulidModelLoader": "PuLIDSDXLModelLoader", "PulidInsightFaceLoader": "PuLIDSDXLFaceEncoderLoader",
-            "ApplyPulid": "PuLIDSDXLApply", "ApplyPulidAdvanced": "PuLIDSDXLApplyAdvanced"}
-# an input of our apply nodes -> the input of cubiq's whose link it takes over
-CUBIQ_INPUT = {"model": "model", "pulid_model": "pulid", "attn_mask": "attn_mask"}
-
-
-@dataclass(frozen=True)
-class Ours:
-    """One of our nodes as a saved graph holds it: its sockets and outputs as (name, type) and its widgets by
-    name, each in the node's order. The UI stores widget values by position, so these are the nodes' public
-    contract, restated here because this tool runs without the pack's torch side; tests/test_migrate.py
-    checks them against the nodes' INPUT_TYPES and RETURN_TYPES."""
-
-    inputs: tuple
-    widgets: tuple
-    outputs: tuple
-
-
-_APPLY_INPUTS = (("model", "MODEL"), ("pulid_model", "PULID_SDXL_MODEL"), ("embeds", "PULID_SDXL_EMBEDS"),
-                 ("attn_mask", "MASK"))
-OURS = {
-    "PuLIDSDXLModelLoader": Ours((), ("pulid_file",), (("pulid_model", "PULID_SDXL_MODEL"),)),
-    "PuLIDSDXLFaceEncoderLoader": Ours((), ("eva_clip_file", "insightface_model", "provider"),
-                                       (("face_encoder", "PULID_SDXL_FACE_ENCODER"),)),
-    "PuLIDSDXLEncodeFace": Ours((("pulid_model", "PULID_SDXL_MODEL"), ("face_encoder", "PULID_SDXL_FACE_ENCODER"),
-                                 ("image", "IMAGE")), ("face", "multi_image", "noise", "skip_faceless"),
-                                (("embeds", "PULID_SDXL_EMBEDS"), ("face_preview", "IMAGE"))),
-    "PuLIDSDXLApply": Ours(_APPLY_INPUTS, ("weight", "method", "start_at", "end_at"), (("model", "MODEL"),)),
-    "PuLIDSDXLApplyAdvanced": Ours(_APPLY_INPUTS, ("weight", "start_at", "end_at", "num_zero", "ortho"),
-                                   (("model", "MODEL"),)),
-}
 ENCODE_SIZE = [300, 150]
 NOTE_SIZE = [420, 220]
-
-ALWAYS = ("cubiq's ortho_v2 (method fidelity, projection ortho_v2) differs from the official PuLID math this "
-          "pack uses, so the same settings can give a slightly different likeness.",)
 
 
 @dataclass
@@ -122,31 +82,6 @@ def _no_cubiq(count):
                          "): there is nothing to migrate.")
 
 
-def _noise(value, notes, where):
-    if value < 0 or value > 1:
-        notes.append(f"{where}: noise {value} is outside 0..1 here; Encode Face got {min(abs(value), 1.0)}.")
-        return min(abs(value), 1.0)
-    if value:
-        notes.append(f"{where}: noise {value} moved to Encode Face; cubiq also filled the zero tokens with noise, "
-                     f"this pack keeps them zero (the official form).")
-    return value
-
-
-def _apply_values(kind, values, notes, where):
-    """{our widget: value} and the Encode Face noise from a cubiq apply node's {widget: value}."""
-    ours = {"weight": values.get("weight", 1.0), "start_at": values.get("start_at", 0.0),
-            "end_at": values.get("end_at", 1.0)}
-    if kind == "ApplyPulid":
-        ours["method"] = values.get("method", "fidelity")
-        return ours, 0.0
-    projection = values.get("projection", "ortho_v2")
-    ours["ortho"] = PROJECTION.get(projection, "v2")
-    if projection not in PROJECTION:
-        notes.append(f"{where}: projection {projection!r} is unknown; ortho set to v2.")
-    ours["num_zero"] = int(values.get("fidelity", 8))
-    return ours, _noise(float(values.get("noise", 0.0)), notes, where)
-
-
 # ---------------------------------------------------------------- API prompts
 
 
@@ -167,7 +102,7 @@ def _migrate_api(prompt):
         elif kind == "PulidModelLoader":
             node["class_type"] = OUR_TYPE[kind]
         else:
-            values, noise = _apply_values(kind, inputs, notes, f"node {key} ({kind})")
+            values, noise = apply_values(kind, inputs, notes, f"node {key} ({kind})")
             source = (json.dumps(inputs.get("image")), noise)
             if source not in encodes:
                 encodes[source] = str(next_id)
@@ -177,7 +112,7 @@ def _migrate_api(prompt):
                     "image": inputs.get("image"), **ENCODE_DEFAULTS, "noise": noise},
                     "_meta": {"title": "Encode Face (PuLID SDXL)"}}
             new = {"model": inputs.get("model"), "pulid_model": inputs.get("pulid"),
-                   "embeds": [encodes[source], 0], **values}
+                   "embeds": [encodes[source], OURS["PuLIDSDXLEncodeFace"].output_index("embeds")], **values}
             if "attn_mask" in inputs:
                 new["attn_mask"] = inputs["attn_mask"]
             node.update(class_type=OUR_TYPE[kind], inputs=new)
@@ -244,6 +179,8 @@ class _UIMigration:
         return dict(zip(names, values))
 
     def _rename(self, node, new_type, values):
+        """`node` as our `new_type` with widgets `values` ({name: value}); cubiq's outputs become ours in their
+        order (each of its nodes has one), keeping their links."""
         node.type = new_type
         if node.properties is UNSET:
             node.properties = {}
@@ -267,42 +204,41 @@ class _UIMigration:
 
     def _convert_apply(self, node, encodes):
         kind, where = node.type, f"node {node.id} ({node.type})"
-        values, noise = _apply_values(kind, self._values(node), self.notes, where)
-        inputs = {entry.name: entry for entry in node.inputs or []}
-        for name, entry in inputs.items():
+        values, noise = apply_values(kind, self._values(node), self.notes, where)
+        for entry in node.inputs or []:
             if entry.widget and entry.connected:
-                self.notes.append(f"{where}: the widget input {name!r} driven by a link was left unlinked; "
+                self.notes.append(f"{where}: the widget input {entry.name!r} driven by a link was left unlinked; "
                                   f"set its value on the new node.")
                 self.wf.disconnect(entry.link)
-        image_link = self._link_of(inputs, "image")
-        source = ((image_link.origin_id, image_link.origin_slot) if image_link else None, noise)
+        links = {name: self.wf.link_into(node, name) for name in
+                 ("image", "pulid", "face_analysis", "eva_clip", *CUBIQ_INPUT.values())}
+        image_link = links["image"]
+        source = (image_link.source if image_link else None, noise)
         encode = encodes.get(source)
-        pulid_link, face_link = self._link_of(inputs, "pulid"), self._link_of(inputs, "face_analysis")
         if encode is None:
             encode = encodes[source] = self._new_encode(node, noise)
-            for link, slot in ((image_link, 2), (face_link, 1)):
-                if link:
-                    self.wf.retarget(link, encode, slot)
-            if pulid_link:
-                self.wf.connect(pulid_link.origin_id, pulid_link.origin_slot, encode.id, 0, "PULID_SDXL_MODEL")
+            for name, ours in (("image", "image"), ("face_analysis", "face_encoder")):
+                if links[name]:
+                    self.wf.retarget(links[name], encode, ours)
+            if links["pulid"]:
+                self.wf.branch(links["pulid"], encode, "pulid_model")
         else:
-            for link in (image_link, face_link):
-                if link:
-                    self.wf.disconnect(link.id)
-        eva = self._link_of(inputs, "eva_clip")
-        if eva:
-            self.wf.disconnect(eva.id)
+            for name in ("image", "face_analysis"):
+                if links[name]:
+                    self.wf.disconnect(links[name].id)
+        if links["eva_clip"]:
+            self.wf.disconnect(links["eva_clip"].id)
         self._rename(node, OUR_TYPE[kind], values)
         node.inputs = []
-        for slot, (name, type_) in enumerate(OURS[node.type].inputs):
-            link = self._link_of(inputs, CUBIQ_INPUT[name]) if name in CUBIQ_INPUT else None
+        for name, type_ in OURS[node.type].inputs:
+            link = links[CUBIQ_INPUT[name]] if name in CUBIQ_INPUT else None
             if link is None and name == "attn_mask":
                 continue
             node.inputs.append(Input(name=name, type=type_, link=None))
             if name == "embeds":
-                self.wf.connect(encode.id, 0, node.id, slot, "PULID_SDXL_EMBEDS")
+                self.wf.connect(encode, "embeds", node, "embeds")
             elif link is not None:
-                self.wf.retarget(link, node, slot)
+                self.wf.retarget(link, node, name)
 
     def _new_encode(self, apply, noise):
         width, height = ENCODE_SIZE
@@ -344,8 +280,3 @@ class _UIMigration:
     def _box(self, node):
         box = node_box(node)
         return box.x, box.y, box.width, box.height
-
-    def _link_of(self, inputs, name):
-        """The link into the input called `name` (of `inputs`, the node's before it was rebuilt), or None."""
-        entry = inputs.get(name)
-        return self.wf.link(entry.link) if entry is not None and entry.connected else None
