@@ -125,7 +125,7 @@ class IDEmbedding:
 
         path = os.fspath(path)
         not_ours = (
-            f"{path} is not a PuLID ID embedding file (made by the Save PuLID Embeddings (SDXL) node of this pack)."
+            f"{path} is not a PuLID ID embedding file (made by this pack's Save PuLID Embeddings (SDXL) node)."
         )
         if not os.path.isfile(path):
             raise PulidFormatError(f"{not_ours} No such file.")
