@@ -9,6 +9,34 @@ from . import aliases, patch
 
 METHODS = tuple(PRESETS["v1"])  # fidelity, style, neutral: the same names for both versions
 
+METHOD_EFFECTS = {
+    "fidelity": "closest likeness (official defaults)",
+    "style": "more zero tokens and plain orthogonal projection, leaves the prompt more room",
+    "neutral": "plain addition, no zero tokens (the paper's base formulation)",
+}
+"""What each method of PRESETS does, for the tooltip (a KeyError when a method is added without one)."""
+
+ORTHO_EFFECTS = {
+    "off": "add the ID attention as is",
+    "v1": "remove its part along the text attention",
+    "v2": "remove it in proportion to how much attention goes to the face tokens",
+}
+"""What each of ORTHO_MODES does, for the tooltip."""
+
+
+def _effects(effects, names):
+    return " ".join(f"{name}: {effects[name]}." for name in names)
+
+
+def preset_values(index):
+    """How the methods set num_zero (index 0) or ortho (1), written from PRESETS: once where every version
+    agrees, else per version. The Advanced node's tooltips state the presets with it, so they cannot drift."""
+    per_version = {version: ", ".join(f"{method} {preset[index]}" for method, preset in methods.items())
+                   for version, methods in PRESETS.items()}
+    if len(set(per_version.values())) == 1:
+        return next(iter(per_version.values()))
+    return "; ".join(f"{version}: {text}" for version, text in per_version.items())
+
 
 def check_numbers(weight, start_at, end_at, attn_mask):
     """NaN passes ComfyUI's min/max check (every comparison with NaN is false) and would sample an all-NaN
@@ -73,9 +101,7 @@ class PuLIDSDXLApply:
         required = _common_inputs()
         required["method"] = (list(METHODS), {
             "default": "fidelity",
-            "tooltip": "fidelity: closest likeness (official defaults). style: more zero tokens and plain "
-                       "orthogonal projection, leaves the prompt more room. neutral: plain addition, no "
-                       "zero tokens (the paper's base formulation)."})
+            "tooltip": _effects(METHOD_EFFECTS, METHODS)})
         required.update(_window_inputs())
         return {"required": required, **_optional_inputs()}
 
@@ -105,11 +131,11 @@ class PuLIDSDXLApplyAdvanced:
         required["num_zero"] = ("INT", {
             "default": PRESETS["v1.1"]["fidelity"][0], "min": 0, "max": 80, "step": 1,
             "tooltip": "Zero tokens appended to the ID tokens: more = weaker identity, more prompt control. "
-                       "Official: v1 fidelity 8 / style 16, v1.1 fidelity 20 / style 40."})
+                       f"Apply PuLID (SDXL)'s methods use {preset_values(0)}."})
         required["ortho"] = (list(ORTHO_MODES), {
             "default": PRESETS["v1.1"]["fidelity"][1],
-            "tooltip": "off: add the ID attention as is. v1: remove its part along the text attention. v2: "
-                       "remove it in proportion to how much attention goes to the face tokens (fidelity)."})
+            "tooltip": f"{_effects(ORTHO_EFFECTS, ORTHO_MODES)} Apply PuLID (SDXL)'s methods use "
+                       f"{preset_values(1)}."})
         return {"required": required, **_optional_inputs()}
 
     def apply(self, model, pulid_model, embeds, weight, start_at, end_at, num_zero, ortho, attn_mask=None):

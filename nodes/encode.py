@@ -4,12 +4,25 @@ import logging
 import numpy as np
 import torch
 
-from ..pulid.embedding import encode_identity
+from ..pulid.embedding import AUTO, AUTO_MODE, MULTI_IMAGE_CHOICES, MULTI_IMAGE_MODES, encode_identity
 from ..pulid.errors import FaceNotFoundError
 from ..pulid.face import FACE_CHOICES
 from . import aliases, runtime
 
 log = logging.getLogger(__name__)
+
+
+def multi_image_tooltip():
+    """The multi_image tooltip, written from the library's modes: what auto picks per version and which
+    versions take each mode."""
+    auto = ", ".join(f"{version} {mode}" for version, mode in AUTO_MODE.items())
+    notes = []
+    for mode in (m for m in MULTI_IMAGE_CHOICES if m != AUTO):
+        versions = [version for version, modes in MULTI_IMAGE_MODES.items() if mode in modes]
+        notes.append(f"{mode}: every version" if len(versions) == len(MULTI_IMAGE_MODES)
+                     else f"{mode}: {' and '.join(versions)} only")
+    return (f"How several photos are combined. {AUTO}: the official rule of the model version ({auto}). "
+            f"{'; '.join(notes)}.")
 
 
 class PuLIDSDXLEncodeFace:
@@ -37,10 +50,9 @@ class PuLIDSDXLEncodeFace:
                 "default": FACE_CHOICES[0],
                 "tooltip": "Which face to use when a photo shows several: the largest, or the n-th from the "
                            "left, from the top or by size."}),
-            "multi_image": (["auto", "concat", "mean", "stack"], {
-                "default": "auto",
-                "tooltip": "How several photos are combined. auto: the official rule of the model version "
-                           "(v1 concat, v1.1 stack). mean works with both; concat is v1 only, stack v1.1 only."}),
+            "multi_image": (list(MULTI_IMAGE_CHOICES), {
+                "default": AUTO,
+                "tooltip": multi_image_tooltip()}),
             "noise": ("FLOAT", {
                 "default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
                 "tooltip": "Uniform noise for the negative (uncond) embedding instead of zeros; 0 is the "

@@ -8,11 +8,11 @@ without it.
 import logging
 
 from ..pulid.errors import PulidError
+from ..pulid.sites import CONTEXT_DIM
 from .attn2 import SigmaWindow, build_patches
 
 log = logging.getLogger(__name__)
 
-SDXL_CONTEXT_DIM = 2048
 SDXL_MODEL_CHANNELS = 320
 SDXL_TRANSFORMER_DEPTH = [0, 0, 2, 2, 10, 10]
 
@@ -24,7 +24,7 @@ def check_sdxl(model):
     unet = dict(getattr(config, "unet_config", None) or {})
     name = type(config).__name__ if config is not None else type(base).__name__
     context_dim = unet.get("context_dim")
-    if context_dim == SDXL_CONTEXT_DIM and unet.get("model_channels") == SDXL_MODEL_CHANNELS:
+    if context_dim == CONTEXT_DIM and unet.get("model_channels") == SDXL_MODEL_CHANNELS:
         depth = list(unet.get("transformer_depth") or [])[:6]
         if depth and depth != SDXL_TRANSFORMER_DEPTH:
             # SSD-1B, Segmind Vega and other distills keep SDXL's widths with fewer transformer layers:

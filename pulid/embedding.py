@@ -14,7 +14,7 @@ import torch
 
 from .attention import project_sites
 from .errors import EmbeddingMismatchError, PulidError, PulidFormatError
-from .sites import SITES
+from .sites import CONTEXT_DIM, SITES
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,11 @@ MULTI_IMAGE_MODES = {
     # stack: the official v1.1 pipeline: all faces go through one IDFormer pass.
     "v1.1": ("stack", "mean"),
 }
+AUTO = "auto"
 AUTO_MODE = {"v1": "concat", "v1.1": "stack"}
+"""What `AUTO` means per version: the official pipeline's rule."""
+MULTI_IMAGE_CHOICES = (AUTO, *sorted({mode for modes in MULTI_IMAGE_MODES.values() for mode in modes}))
+"""Every `multi_image` value `encode_identity` takes, in the order Encode Face lists them."""
 
 # Zero-input uncond tokens per encoder module and input shape/device/dtype. Without noise they do not
 # depend on the face, so re-encoding (another photo, another face choice) skips that encoder pass.
@@ -121,7 +125,7 @@ class IDEmbedding:
 
         path = os.fspath(path)
         not_ours = (
-            f"{path} is not a PuLID ID embedding file (made by the Save PuLID Embedding node of this pack)."
+            f"{path} is not a PuLID ID embedding file (made by this pack's Save PuLID Embeddings (SDXL) node)."
         )
         if not os.path.isfile(path):
             raise PulidFormatError(f"{not_ours} No such file.")
@@ -140,7 +144,7 @@ class IDEmbedding:
             version not in MULTI_IMAGE_MODES
             or cond.ndim != 3
             or cond.shape[0] != 1
-            or cond.shape[2] != 2048
+            or cond.shape[2] != CONTEXT_DIM
             or cond.shape != uncond.shape
             or meta.get("num_tokens") != str(cond.shape[1])
         ):
@@ -163,7 +167,7 @@ class IDEmbedding:
         return cls(cond=cond, uncond=uncond, version=version, metadata=meta)
 
 
-def encode_identity(model, id_conds, vit_hiddens, multi_image="auto", noise=0.0, seed=0):
+def encode_identity(model, id_conds, vit_hiddens, multi_image=AUTO, noise=0.0, seed=0):
     """Run the model's ID encoder on one or more faces and return their cond/uncond tokens.
 
     id_conds: per face [1,1280]; vit_hiddens: per face 5 tensors [1,577,1024] (from the face pipeline).
@@ -172,12 +176,12 @@ def encode_identity(model, id_conds, vit_hiddens, multi_image="auto", noise=0.0,
     from a CPU generator seeded with `seed` (id_cond first, then the five hidden layers, face by face).
     """
     version = model.version
-    if multi_image == "auto":
+    if multi_image == AUTO:
         multi_image = AUTO_MODE[version]
     if multi_image not in MULTI_IMAGE_MODES[version]:
         raise PulidError(
             f"Multi-image mode {multi_image!r} does not fit a PuLID {version} model: "
-            f"use {' or '.join(MULTI_IMAGE_MODES[version])} (or auto)."
+            f"use {' or '.join(MULTI_IMAGE_MODES[version])} (or {AUTO})."
         )
     if not id_conds or len(id_conds) != len(vit_hiddens):
         raise PulidError(

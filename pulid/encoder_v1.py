@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .sites import CONTEXT_DIM
+
 
 @dataclass(frozen=True)
 class IDEncoderConfig:
@@ -16,7 +18,7 @@ class IDEncoderConfig:
     """ArcFace (512) + normalised EVA-CLIP embedding (768)."""
     vit_dim: int = 1024
     """Width of the EVA-CLIP hidden states."""
-    context_dim: int = 2048
+    context_dim: int = CONTEXT_DIM
     """Width of one output token (SDXL cross-attention context)."""
     num_id_tokens: int = 5
     num_vit_layers: int = 5

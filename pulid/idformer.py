@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .encoder_v1 import make_mlp
+from .sites import CONTEXT_DIM
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class IDFormerConfig:
     """Learned latents; also the number of output tokens."""
     id_dim: int = 1280
     vit_dim: int = 1024
-    output_dim: int = 2048
+    output_dim: int = CONTEXT_DIM
     ff_mult: int = 4
     num_vit_layers: int = 5
 

@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="turn a cubiq PuLID_ComfyUI workflow into one with this pack's nodes",
         description="Read a workflow (UI or API format) that uses cubiq's PuLID_ComfyUI nodes and write the same "
                     "graph with this pack's: loaders -> Load PuLID Model / Load PuLID Face Encoder, each "
-                    "ApplyPulid(Advanced) -> Encode Face + Apply PuLID (Advanced). Prints what could not be "
-                    "carried over exactly (also put into the graph as a Note).")
+                    "ApplyPulid(Advanced) -> Encode Face + Apply PuLID (or Apply PuLID Advanced). Prints what "
+                    "could not be carried over exactly (also put into the graph as a Note).")
     mig.add_argument("workflow", help="the workflow JSON to read (never changed unless -o names it)")
     mig.add_argument("-o", "--out", help="where to write (default: <workflow>_pulid_sdxl.json beside it)")
     mig.add_argument("--keep-layout", action="store_true",
