@@ -1,8 +1,9 @@
 """One running ComfyUI over its HTTP API: the calls its own frontend makes, and the messages it answers with.
 
 Nothing of ComfyUI is imported. The endpoints used here (/object_info, /upload/image, /prompt, /queue,
-/history, /view, /interrupt and the /ws event stream) have kept their form from 0.3.64 to 0.33. aiohttp (a
-ComfyUI requirement) is imported when a request is made, so the command line starts without it.
+/history, /view, /interrupt and the /ws event stream) have kept their form on every ComfyUI the pack
+supports. aiohttp (a ComfyUI requirement) is imported when a request is made, so the command line starts
+without it.
 """
 import contextlib
 import json
