@@ -180,6 +180,9 @@ def check_models(models_dir, *, load: bool = True, catalog=CATALOG) -> list[Chec
         try:
             detail = open_file(path)
         except Exception as exc:  # every loader failure is reported, whatever its type
+            if _missing_module(exc):  # a package the loader imports as it goes (timm for EVA-CLIP), not the file
+                checks.append(_not_checked(entry.filename, path, exc, entry.required))
+                continue
             checks.append(Check("model", entry.filename, BROKEN, f"{path} does not load: {_first_line(exc)}",
                                 "delete it and run: " + fix, required=entry.required))
         else:
@@ -219,9 +222,9 @@ def _loads(init, name, path, detail) -> str:
     return detail
 
 
-def _not_checked(name, where, exc, required) -> Check:
+def _not_checked(name, where, exc, required, package=None) -> Check:
     """The row of a present file whose loader could not be imported: "not checked (needs torch)"."""
-    module = _missing_module(exc)
+    module = _missing_module(exc) or package
     reason = f"needs {module}" if module else f"its loader does not import: {_first_line(exc)}"
     return Check("model", name, SKIPPED, f"not checked ({reason}); found in {where}",
                  "fix the package rows above, then run the doctor again", required=required)
@@ -249,7 +252,7 @@ def _check_archive(entry: ModelFile, models_dir: Path, load: bool) -> Check:
         try:
             import onnxruntime
         except Exception as exc:  # the onnxruntime package row says what to install
-            return _not_checked(entry.name, where, exc, entry.required)
+            return _not_checked(entry.name, where, exc, entry.required, "onnxruntime")
         for name in used:
             try:
                 onnxruntime.InferenceSession(str(where / name), providers=["CPUExecutionProvider"])
