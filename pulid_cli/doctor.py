@@ -65,8 +65,10 @@ def fetch_command(models_dir, names) -> str:
             f"--models-dir {shlex.quote(str(models_dir))} --only {','.join(names)}")
 
 
-def pip_command(spec) -> str:
-    return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(spec)}"
+def pip_command(spec, *, reinstall: bool = False) -> str:
+    """`pip install spec` for this Python; `reinstall`: of that package alone (--no-deps keeps ComfyUI's torch)."""
+    again = "--force-reinstall --no-deps " if reinstall else ""
+    return f"{shlex.quote(sys.executable)} -m pip install {again}{shlex.quote(spec)}"
 
 
 def check_packages(requirements_file=REQUIREMENTS_FILE) -> list[Check]:
@@ -95,7 +97,8 @@ def check_requirement(requirement: Requirement):
     except Exception as exc:  # a broken install raises anything: OSError for a DLL, AttributeError, ...
         if _missing_module(exc) == name:  # not when it is installed but something it imports is not
             return Check("package", requirement.name, MISSING, f"not installed (cannot import {name})", fix), None
-        return Check("package", requirement.name, BROKEN, f"import {name} fails: {_first_line(exc)}", fix), None
+        return Check("package", requirement.name, BROKEN, f"installed, but import {name} fails: {_first_line(exc)}",
+                     pip_command(requirement.line, reinstall=True)), None
     version = installed_version(requirement, module)
     if version is None:
         if requirement.op:

@@ -163,6 +163,7 @@ def test_an_import_that_raises_anything_is_reported(tmp_path, monkeypatch):
     requirements.write_text("raises-on-import\nneeds-absent\n")
     by = _by_name(doctor.check_packages(requirements))
     assert by["raises-on-import"].status == doctor.BROKEN and "DLL load failed" in by["raises-on-import"].detail
+    assert by["raises-on-import"].fix.endswith("pip install --force-reinstall --no-deps raises-on-import")
     # installed, but a module it imports is not: broken, not missing, and the detail names the absent one
     assert by["needs-absent"].status == doctor.BROKEN and "no_such_module_xyz" in by["needs-absent"].detail
 
