@@ -74,7 +74,8 @@ def pulid_files():
 
 
 def eva_clip_files():
-    files = sorted(set(_files("clip_vision")) | {f for f in _files("pulid") if not _is_embeds(f)})
+    files = sorted({f for folder in EVA_CLIP.folders for f in _files(folder)
+                    if not (folder == PULID_V1_1.folder and _is_embeds(f))})
     return Installed(files or [DEFAULT_EVA_CLIP_FILE])
 
 
@@ -108,7 +109,7 @@ def pulid_path(name):
 
 
 def eva_clip_path(name):
-    return _full_path(["clip_vision", "pulid"], name, "EVA-CLIP file")
+    return _full_path(EVA_CLIP.folders, name, "EVA-CLIP file")
 
 
 def embeds_path(name):
@@ -143,7 +144,7 @@ def insightface_models():
 
 
 def insightface_dir(name):
-    """models/insightface/models/<name> (or its <name>/<name> child, as the zip unpacks) holding the antelopev2
+    """models/insightface/models/<name> (or its antelopev2/ child, as the zip unpacks) holding the antelopev2
     files, in the first models root that has them; else the first such folder that exists, so the face encoder's
     error names it and the files it lacks. Every case words the error with `face.antelopev2_not_found`."""
     folders = [os.path.join(root, "models", name) for root in _model_roots("insightface")]

@@ -10,19 +10,29 @@ Public API (names are stable):
 - load_clip_text / Clip / prompt_adherence / preservation: the EVA02-CLIP text tower (from the same file as the
   vision tower) and the trade-off's two other measures, CLIP-T and similarity to a baseline.
 - ChartPoint / tradeoff_chart: likeness against prompt adherence, coloured by preservation.
+
+Every name is imported on first use (PEP 562), so `import pulid` and its light modules (errors, catalog) cost
+nothing: the command line's doctor must start, and report what is missing, on an install without torch,
+OpenCV or numpy.
 """
-from .attention import DEFAULT_WEIGHT, ORTHO_MODES, PRESETS, id_attention, project_id_tokens, resolve_preset
-from .chart import ChartPoint, tradeoff_chart
-from .checkpoint import PulidModel, load_pulid_model
-from .clip_text import ClipText, load_clip_text
-from .embedding import IDEmbedding, encode_identity
-from .errors import (EmbeddingMismatchError, FaceNotFoundError, ModelFileError, PulidError,
-                     PulidFormatError)
-from .eva_clip import load_eva_clip
-from .face import FACE_CHOICES, FaceEncoder, FaceFeatures
-from .similarity import face_similarity
-from .sites import SITES
-from .tradeoff import Clip, preservation, prompt_adherence
+import importlib
+
+_MODULES = {
+    "DEFAULT_WEIGHT": "attention", "ORTHO_MODES": "attention", "PRESETS": "attention",
+    "id_attention": "attention", "project_id_tokens": "attention", "resolve_preset": "attention",
+    "ChartPoint": "chart", "tradeoff_chart": "chart",
+    "PulidModel": "checkpoint", "load_pulid_model": "checkpoint",
+    "ClipText": "clip_text", "load_clip_text": "clip_text",
+    "IDEmbedding": "embedding", "encode_identity": "embedding",
+    "EmbeddingMismatchError": "errors", "FaceNotFoundError": "errors", "ModelFileError": "errors",
+    "PulidError": "errors", "PulidFormatError": "errors",
+    "load_eva_clip": "eva_clip",
+    "FACE_CHOICES": "face", "FaceEncoder": "face", "FaceFeatures": "face",
+    "face_similarity": "similarity",
+    "SITES": "sites",
+    "Clip": "tradeoff", "preservation": "tradeoff", "prompt_adherence": "tradeoff",
+}
+"""Each public name -> the module of this package that defines it."""
 
 __all__ = [
     "DEFAULT_WEIGHT", "ORTHO_MODES", "PRESETS", "id_attention", "project_id_tokens", "resolve_preset",
@@ -31,3 +41,16 @@ __all__ = [
     "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
     "ClipText", "load_clip_text", "Clip", "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart",
 ]
+
+
+def __getattr__(name):
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # imported once: later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULES))

@@ -5,10 +5,12 @@ exact byte count on each file's page and commit); `sha256_source` says where eac
 so a maintainer can re-check it. A hash that no page publishes stays None: the fetcher then
 checks the size only, and the download's Content-Length when the size is unknown too.
 
-Folders are relative to ComfyUI's `models` directory. The library owns this data because its own error
+Folders are relative to ComfyUI's `models` directory; `find_installed` is where every reader (the library, the
+nodes, the doctor) looks for an installed file, across all the folders an entry may sit in. The library owns this data because its own error
 messages name these files and where to get them; the fetcher, the doctor and the nodes read the same
 entries, so a file name or URL is written once, here.
 """
+import os
 from dataclasses import dataclass, field
 
 
@@ -36,10 +38,17 @@ class ModelFile:
     default: bool = True  # fetched when --only is not given
     required: bool = True  # the doctor fails when it is missing
     members: tuple[ArchiveMember, ...] = field(default=())  # non-empty: a zip unpacked flat
+    also_in: tuple[str, ...] = ()  # other folders users keep it in: read there too, never written there
+    zip_folder: str = ""  # the folder the archive holds its members in (found there when unzipped as is)
 
     @property
     def is_archive(self) -> bool:
         return bool(self.members)
+
+    @property
+    def folders(self) -> tuple[str, ...]:
+        """Every folder it may sit in, the one fetch-models puts it in first."""
+        return (self.folder, *self.also_in)
 
     def installed_names(self) -> tuple[str, ...]:
         """The file names that exist in `folder` once this entry is installed."""
@@ -81,6 +90,7 @@ EVA_CLIP = ModelFile(
     sha256="84c3a17a228c567a155259b2245b0b59072bf7da510260a0a02ec54de6d50b05",
     sha256_source="huggingface.co/QuanSun/EVA-CLIP commit 690a597 (Git LFS pointer)",
     description="EVA02-CLIP-L-14-336 (the PuLID face feature encoder)",
+    also_in=("pulid",),  # the face encoder loader lists both folders (README, Models)
 )
 
 # The two antelopev2 members PuLID runs; insightface would load the other three too, but needs only these.
@@ -90,7 +100,8 @@ ANTELOPEV2_RECOGNIZER = ArchiveMember("glintr100.onnx", 260665334,
                                       "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf")
 
 # The insightface release zip holds an `antelopev2/` folder; the fetcher unpacks it flat so the
-# files land in models/insightface/models/antelopev2/ and not one folder deeper. Member hashes are
+# files land in models/insightface/models/antelopev2/ and not one folder deeper (where a zip unpacked
+# as is puts them: `member_dirs` finds them there too). Member hashes are
 # the Git LFS sha256 shown for the same files on huggingface.co/DIAMONIK7777/antelopev2 (the
 # copy the official PuLID code downloads); the second URL is a Hugging Face copy of the same zip.
 ANTELOPEV2 = ModelFile(
@@ -105,6 +116,7 @@ ANTELOPEV2 = ModelFile(
     sha256="8e182f14fc6e80b3bfa375b33eb6cff7ee05d8ef7633e738d1c89021dcf0c5c5",
     sha256_source="Git LFS sha256 of antelopev2.zip on huggingface.co/MonsterMMORPG/tools",
     description="insightface antelopev2 (face detection + ArcFace identity)",
+    zip_folder="antelopev2",
     members=(
         ArchiveMember("1k3d68.onnx", 143607619,
                       "df5c06b8a0c12e422b2ed8947b8869faa4105387f199c477af038aa01f9a45cc"),
@@ -151,6 +163,24 @@ FETCH_COMMAND = "python -m pulid_cli fetch-models --models-dir <ComfyUI>/models"
 CATALOG: tuple[ModelFile, ...] = (
     PULID_V1_1, PULID_V1, EVA_CLIP, ANTELOPEV2, FACEXLIB_DETECTION, FACEXLIB_PARSING,
 )
+
+
+def member_dirs(entry: ModelFile, folder) -> tuple[str, ...]:
+    """Where `entry`'s files may be in `folder`: the folder itself and, for an archive that keeps its members in
+    a folder of its own, that folder inside it (`<folder>/antelopev2`: the zip unpacked as is, not flat)."""
+    folder = os.fspath(folder)
+    return (folder, os.path.join(folder, entry.zip_folder)) if entry.zip_folder else (folder,)
+
+
+def find_installed(entry: ModelFile, models_dir, names=()) -> str | None:
+    """The first folder under `models_dir` that holds all of `names` (default: every file `entry` installs),
+    looking in each of `entry.folders` in turn and in its `member_dirs`; None when no folder holds them all."""
+    wanted = tuple(names) or entry.installed_names()
+    for folder in entry.folders:
+        for candidate in member_dirs(entry, os.path.join(os.fspath(models_dir), *folder.split("/"))):
+            if all(os.path.isfile(os.path.join(candidate, name)) for name in wanted):
+                return candidate
+    return None
 
 
 def find(name, catalog=CATALOG) -> ModelFile:

@@ -29,7 +29,7 @@ from torch import nn
 
 from . import state_dict
 from .catalog import (ANTELOPEV2, ANTELOPEV2_DETECTOR, ANTELOPEV2_RECOGNIZER, FACEXLIB_DETECTION, FACEXLIB_PARSING,
-                      FETCH_COMMAND)
+                      FETCH_COMMAND, member_dirs)
 from .errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError
 from .eva_clip import load_eva_clip, preprocess
 
@@ -206,9 +206,9 @@ def antelopev2_not_found(where, missing=ANTELOPE_FILES):
 
 
 def antelopev2_paths(folder):
-    """(detector, recognizer) paths in `folder` or its nested antelopev2/ (the zip unpacked as is), else None."""
-    folder = os.fspath(folder)
-    for candidate in (folder, os.path.join(folder, "antelopev2")):
+    """(detector, recognizer) paths in `folder` or its nested antelopev2/ (the zip unpacked as is: the catalog's
+    `member_dirs`, the rule the nodes and the doctor follow too), else None."""
+    for candidate in member_dirs(ANTELOPEV2, folder):
         paths = tuple(os.path.join(candidate, name) for name in ANTELOPE_FILES)
         if all(os.path.isfile(p) for p in paths):
             return paths
@@ -220,10 +220,9 @@ def find_antelopev2(folder):
     found = antelopev2_paths(folder)
     if found is not None:
         return found
-    folder = os.fspath(folder)
     missing = min(([n for n in ANTELOPE_FILES if not os.path.isfile(os.path.join(candidate, n))]
-                   for candidate in (folder, os.path.join(folder, "antelopev2"))), key=len)
-    raise antelopev2_not_found(folder, missing)
+                   for candidate in member_dirs(ANTELOPEV2, folder)), key=len)
+    raise antelopev2_not_found(os.fspath(folder), missing)
 
 
 def load_onnx(path, task, providers):

@@ -3,6 +3,12 @@
 `run_checks` returns a list of `Check` records rather than printing, so `generate` and the ComfyUI
 nodes can show the same messages. Model files are opened with the same loaders the pack uses, so a
 truncated download or a wrong file shows up here and not in the middle of a render.
+
+It runs on a broken install, which is when it is needed: it imports only the standard library and the
+library's light modules (pulid.catalog, pulid.errors) at the top; each package and each loader is imported
+inside a check, and whatever that raises becomes a row. The packages are the rows of requirements.txt (plus
+torch, which ComfyUI owns). A model file whose loader cannot be imported (torch missing, say) is SKIPPED:
+"not checked (needs torch)", not a failure of its own, since the package row already fails the run.
 """
 import importlib
 import os
@@ -12,26 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pulid.catalog import (ANTELOPEV2, ANTELOPEV2_DETECTOR, ANTELOPEV2_RECOGNIZER, CATALOG, EVA_CLIP,
-                           FACEXLIB_DETECTION, FACEXLIB_PARSING, ModelFile)
+                           FACEXLIB_DETECTION, FACEXLIB_PARSING, PULID_V1_1, ModelFile, find_installed)
 
 from .fetch import target_path
-
+from .requirements import Requirement, installed_version, read_requirements
 
 OK, MISSING, BROKEN, WARNING = "OK", "MISSING", "BROKEN", "WARNING"
+SKIPPED = "SKIPPED"
+"""A model file that is present but could not be opened because a package its loader needs is missing."""
 PACK_DIR = Path(__file__).resolve().parent.parent
-
-# (import name, pip name, minimum version or None); kept in step with requirements.txt.
-PACKAGES = (
-    ("insightface", "insightface", None),
-    ("onnxruntime", "onnxruntime", None),
-    ("facexlib", "facexlib", "0.3"),
-    ("timm", "timm", "1.0.15"),
-    ("safetensors", "safetensors", "0.4"),
-    ("einops", "einops", None),
-    ("cv2", "opencv-python", None),
-    ("PIL", "pillow", None),
-    ("tqdm", "tqdm", None),
-)
+REQUIREMENTS_FILE = PACK_DIR / "requirements.txt"
 ANTELOPE_USED = (ANTELOPEV2_DETECTOR.filename, ANTELOPEV2_RECOGNIZER.filename)
 
 
@@ -39,7 +35,7 @@ ANTELOPE_USED = (ANTELOPEV2_DETECTOR.filename, ANTELOPEV2_RECOGNIZER.filename)
 class Check:
     area: str  # "package", "model" or "gpu"
     name: str
-    status: str  # OK, MISSING, BROKEN or WARNING
+    status: str  # OK, MISSING, BROKEN, WARNING or SKIPPED
     detail: str
     fix: str = ""
     required: bool = True
@@ -69,39 +65,50 @@ def fetch_command(models_dir, names) -> str:
             f"--models-dir {shlex.quote(str(models_dir))} --only {','.join(names)}")
 
 
-def pip_command(spec) -> str:
-    return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(spec)}"
+def pip_command(spec, *, reinstall: bool = False) -> str:
+    """`pip install spec` for this Python; `reinstall`: of that package alone (--no-deps keeps ComfyUI's torch)."""
+    again = "--force-reinstall --no-deps " if reinstall else ""
+    return f"{shlex.quote(sys.executable)} -m pip install {again}{shlex.quote(spec)}"
 
 
-def _version_tuple(text):
-    parts = []
-    for piece in str(text).split("+")[0].split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-def check_packages() -> list[Check]:
+def check_packages(requirements_file=REQUIREMENTS_FILE) -> list[Check]:
+    """torch, then one row per line of requirements.txt (and the providers onnxruntime really has)."""
     checks = [_check_torch_pair()]
-    for module, pip_name, minimum in PACKAGES:
-        spec = f"{pip_name}>={minimum}" if minimum else pip_name
-        try:
-            mod = importlib.import_module(module)
-        except Exception as exc:  # a broken install raises anything, not only ImportError
-            checks.append(Check("package", pip_name, MISSING, f"cannot import {module}: {exc}",
-                                pip_command(spec)))
-            continue
-        version = getattr(mod, "__version__", "?")
-        if minimum and _version_tuple(version) < _version_tuple(minimum):
-            checks.append(Check("package", pip_name, BROKEN, f"{version} is older than {minimum}",
-                                pip_command(spec)))
-        else:
-            checks.append(Check("package", pip_name, OK, str(version)))
-        if module == "onnxruntime":
-            checks.append(_check_onnx_providers(mod))
+    try:
+        requirements = read_requirements(requirements_file)
+    except (OSError, ValueError) as exc:
+        return checks + [Check("package", "requirements.txt", BROKEN, f"cannot read the pack's requirements: {exc}",
+                               "install the pack again: requirements.txt is part of it")]
+    for requirement in requirements:
+        check, module = check_requirement(requirement)
+        checks.append(check)
+        if requirement.module == "onnxruntime" and module is not None:
+            checks.append(_check_onnx_providers(module))
     return checks
+
+
+def check_requirement(requirement: Requirement):
+    """(the row, the imported module or None): the module is imported by its import name, so any distribution
+    of it passes (opencv-python-headless for opencv-python); whatever the import raises is reported."""
+    fix = pip_command(requirement.line)
+    name = requirement.module
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:  # a broken install raises anything: OSError for a DLL, AttributeError, ...
+        if _missing_module(exc) == name:  # not when it is installed but something it imports is not
+            return Check("package", requirement.name, MISSING, f"not installed (cannot import {name})", fix), None
+        return Check("package", requirement.name, BROKEN, f"installed, but import {name} fails: {_first_line(exc)}",
+                     pip_command(requirement.line, reinstall=True)), None
+    version = installed_version(requirement, module)
+    if version is None:
+        if requirement.op:
+            return Check("package", requirement.name, WARNING,
+                         f"version unknown, needs {requirement.op}{requirement.version}", fix, required=False), module
+        return Check("package", requirement.name, OK, "installed (version unknown)"), module
+    if not requirement.allows(version):
+        return Check("package", requirement.name, BROKEN,
+                     f"{version} installed, needs {requirement.op}{requirement.version}", fix), module
+    return Check("package", requirement.name, OK, version), module
 
 
 def _check_torch_pair() -> Check:
@@ -155,19 +162,30 @@ def check_models(models_dir, *, load: bool = True, catalog=CATALOG) -> list[Chec
         if entry.is_archive:
             checks.append(_check_archive(entry, models_dir, load))
             continue
-        path = target_path(entry, models_dir)
-        fix = fetch_command(models_dir, [entry.name]) + f"   (or download {entry.urls[0]} into {path.parent})"
-        if not path.is_file():
-            checks.append(Check("model", entry.filename, MISSING, f"not found in {path.parent}", fix,
+        target = target_path(entry, models_dir)
+        fix = fetch_command(models_dir, [entry.name]) + f"   (or download {entry.urls[0]} into {target.parent})"
+        found = find_installed(entry, models_dir)
+        if found is None:
+            where = " or ".join(str(Path(models_dir, *f.split("/"))) for f in entry.folders)
+            checks.append(Check("model", entry.filename, MISSING, f"not found in {where}", fix,
                                 required=entry.required))
             continue
+        path = Path(found, entry.filename)
         if not load:
             checks.append(Check("model", entry.filename, OK, f"present ({_size(path)})",
                                 required=entry.required))
             continue
         try:
-            detail = _load(entry, path)
+            open_file = _loader(entry)
+        except Exception as exc:  # a missing or broken package: the package rows say which and how to fix it
+            checks.append(_not_checked(entry.filename, path, exc, entry.required))
+            continue
+        try:
+            detail = open_file(path)
         except Exception as exc:  # every loader failure is reported, whatever its type
+            if _missing_module(exc):  # a package the loader imports as it goes (timm for EVA-CLIP), not the file
+                checks.append(_not_checked(entry.filename, path, exc, entry.required))
+                continue
             checks.append(Check("model", entry.filename, BROKEN, f"{path} does not load: {_first_line(exc)}",
                                 "delete it and run: " + fix, required=entry.required))
         else:
@@ -175,28 +193,51 @@ def check_models(models_dir, *, load: bool = True, catalog=CATALOG) -> list[Chec
     return checks
 
 
-def _load(entry: ModelFile, path: Path) -> str:
-    if entry.folder == "pulid":
+def _loader(entry: ModelFile):
+    """The function that opens `entry`'s file with the pack's loader and says what it holds. Importing the loader
+    happens here, apart from the loading: a package that is missing does not make the file broken."""
+    if entry.folder == PULID_V1_1.folder:
         from pulid.checkpoint import load_pulid_model
 
-        model = load_pulid_model(path)
-        return f"PuLID {model.version} ({model.layout} layout, {str(model.checkpoint_dtype).replace('torch.', '')})"
+        return lambda path: _pulid_detail(load_pulid_model(path))
     if entry.filename == EVA_CLIP.filename:
         from pulid.eva_clip import load_eva_clip
 
-        model = load_eva_clip(path)
-        return f"EVA-CLIP vision tower, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters"
+        return lambda path: (f"EVA-CLIP vision tower, "
+                             f"{sum(p.numel() for p in load_eva_clip(path).parameters()) / 1e6:.0f}M parameters")
     if entry.filename == FACEXLIB_DETECTION.filename:
         from facexlib.detection import init_detection_model
 
-        init_detection_model("retinaface_resnet50", device="cpu", model_rootpath=str(path.parent))
-        return "RetinaFace-ResNet50 loads"
+        return lambda path: _loads(init_detection_model, "retinaface_resnet50", path, "RetinaFace-ResNet50 loads")
     if entry.filename == FACEXLIB_PARSING.filename:
         from facexlib.parsing import init_parsing_model
 
-        init_parsing_model("bisenet", device="cpu", model_rootpath=str(path.parent))
-        return "BiSeNet loads"
-    return f"present ({_size(path)})"
+        return lambda path: _loads(init_parsing_model, "bisenet", path, "BiSeNet loads")
+    return lambda path: f"present ({_size(path)})"
+
+
+def _pulid_detail(model) -> str:
+    return f"PuLID {model.version} ({model.layout} layout, {str(model.checkpoint_dtype).replace('torch.', '')})"
+
+
+def _loads(init, name, path, detail) -> str:
+    init(name, device="cpu", model_rootpath=str(path.parent))
+    return detail
+
+
+def _not_checked(name, where, exc, required, package=None) -> Check:
+    """The row of a present file whose loader could not be imported: "not checked (needs torch)"."""
+    module = _missing_module(exc) or package
+    reason = f"needs {module}" if module else f"its loader does not import: {_first_line(exc)}"
+    return Check("model", name, SKIPPED, f"not checked ({reason}); found in {where}",
+                 "fix the package rows above, then run the doctor again", required=required)
+
+
+def _missing_module(exc) -> str | None:
+    """The top-level module a failed import lacks (a ModuleNotFoundError's name), else None."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return exc.name.split(".")[0]
+    return None
 
 
 def _check_archive(entry: ModelFile, models_dir: Path, load: bool) -> Check:
@@ -204,20 +245,17 @@ def _check_archive(entry: ModelFile, models_dir: Path, load: bool) -> Check:
     names = [m.filename for m in entry.members]
     used = ANTELOPE_USED if entry.name == ANTELOPEV2.name else tuple(names)
     fix = fetch_command(models_dir, [entry.name])
-    where, moved_fix = folder, ""
-    inner = folder / folder.name  # the release zip unpacked as is: antelopev2/antelopev2/
-    if not all((folder / n).is_file() for n in used) and all((inner / n).is_file() for n in used):
-        where = inner
-        moved_fix = (f"mv {shlex.quote(str(inner))}/*.onnx {shlex.quote(str(folder))}/ && "
-                     f"rmdir {shlex.quote(str(inner))}")
-    missing = [n for n in names if not (where / n).is_file()]
-    missing_used = [n for n in missing if n in used]
-    if missing_used:
+    found = find_installed(entry, models_dir, used)
+    if found is None:
+        missing_used = [n for n in used if not (folder / n).is_file()]
         return Check("model", entry.name, MISSING, f"{', '.join(missing_used)} not found in {folder}",
                      fix, required=entry.required)
+    where = Path(found)
     if load:
-        import onnxruntime
-
+        try:
+            import onnxruntime
+        except Exception as exc:  # the onnxruntime package row says what to install
+            return _not_checked(entry.name, where, exc, entry.required, "onnxruntime")
         for name in used:
             try:
                 onnxruntime.InferenceSession(str(where / name), providers=["CPUExecutionProvider"])
@@ -225,10 +263,13 @@ def _check_archive(entry: ModelFile, models_dir: Path, load: bool) -> Check:
                 return Check("model", entry.name, BROKEN,
                              f"{where / name} does not load: {_first_line(exc)}",
                              f"delete {folder} and run: {fix}", required=entry.required)
-    if moved_fix:
+    if where != folder:  # the zip unpacked as is (catalog.member_dirs)
         return Check("model", entry.name, WARNING,
-                     f"the files are one folder too deep, in {inner} (the pack finds them there, "
-                     f"other packs may not)", moved_fix, required=False)
+                     f"the files are one folder too deep, in {where} (the pack finds them there, "
+                     f"other packs may not)",
+                     f"mv {shlex.quote(str(where))}/*.onnx {shlex.quote(str(folder))}/ && "
+                     f"rmdir {shlex.quote(str(where))}", required=False)
+    missing = [n for n in names if not (where / n).is_file()]
     if missing:
         return Check("model", entry.name, WARNING,
                      f"{', '.join(missing)} missing from {folder} (PuLID does not use them)",
