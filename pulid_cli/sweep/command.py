@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION, PULID_V1_1
+from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION, PULID_V1_1, find_installed
 from pulid.errors import PulidError
 
 from ..comfyui import Client, InputMap, check_server, default_checkpoint, own_server
@@ -50,14 +50,18 @@ class SweepResult:
 
 
 def model_paths(models_dir, pulid_file):
-    """The models folder and the files the scores read (the same the servers load), or a PulidError naming one."""
+    """The models folder and the files the scores read (the same the servers load), each looked for in every folder
+    the catalog allows it (EVA-CLIP: clip_vision or pulid), or a PulidError naming where it was looked for."""
     models = Path(models_dir).expanduser().resolve()
-    paths = {"pulid_file": models / PULID_V1_1.folder / (pulid_file or PULID_V1_1.filename),
-             "eva_clip": models / EVA_CLIP.folder / EVA_CLIP.filename}
-    for name, path in paths.items():
-        if not path.is_file():
-            raise PulidError(f"{path} not found: the sweep scores with the same model files the servers use, "
+    paths = {}
+    for name, entry, filename in (("pulid_file", PULID_V1_1, pulid_file or PULID_V1_1.filename),
+                                  ("eva_clip", EVA_CLIP, EVA_CLIP.filename)):
+        folder = find_installed(entry, models, [filename])
+        if folder is None:
+            where = " or ".join(str(models / f / filename) for f in entry.folders)
+            raise PulidError(f"{where} not found: the sweep scores with the same model files the servers use, "
                              f"from --models-dir ({models}).")
+        paths[name] = Path(folder) / filename
     return models, paths
 
 
