@@ -9,6 +9,8 @@ Public API (names are stable):
 - face_similarity: ArcFace cosine similarity of generated faces to reference photos.
 - load_clip_text / Clip / prompt_adherence / preservation: the EVA02-CLIP text tower (from the same file as the
   vision tower) and the trade-off's two other measures, CLIP-T and similarity to a baseline.
+- load_clip: both EVA02-CLIP towers from one read of the file.
+- score_batch / BatchScores: likeness, prompt adherence and preservation of a batch (the Evaluate node's numbers).
 - ChartPoint / tradeoff_chart: likeness against prompt adherence, coloured by preservation.
 """
 from .attention import DEFAULT_WEIGHT, ORTHO_MODES, PRESETS, id_attention, project_id_tokens, resolve_preset
@@ -22,7 +24,8 @@ from .eva_clip import load_eva_clip
 from .face import FACE_CHOICES, FaceEncoder, FaceFeatures
 from .similarity import face_similarity
 from .sites import SITES
-from .tradeoff import Clip, preservation, prompt_adherence
+from .scoring import BatchScores, score_batch
+from .tradeoff import Clip, load_clip, preservation, prompt_adherence
 
 __all__ = [
     "DEFAULT_WEIGHT", "ORTHO_MODES", "PRESETS", "id_attention", "project_id_tokens", "resolve_preset",
@@ -30,4 +33,5 @@ __all__ = [
     "FaceNotFoundError", "ModelFileError", "PulidError", "PulidFormatError", "load_eva_clip",
     "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
     "ClipText", "load_clip_text", "Clip", "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart",
+    "load_clip", "score_batch", "BatchScores",
 ]

@@ -32,6 +32,7 @@ from .catalog import (ANTELOPEV2, ANTELOPEV2_DETECTOR, ANTELOPEV2_RECOGNIZER, FA
                       FETCH_COMMAND)
 from .errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError
 from .eva_clip import load_eva_clip, preprocess
+from .image_input import to_rgb_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -131,43 +132,6 @@ def select_face(faces, choice, image_index=None):
 
 
 # ---------------------------------------------------------------------------------- image input
-IMAGE_RANGE_SLACK = 1.5
-"""Float images are 0..1; a little overshoot (upscalers, sharpening) is clipped, a 0..255 image is an error."""
-
-
-def to_rgb_uint8(image, image_index=None):
-    """HxWx3 RGB uint8 from numpy/torch, uint8 or float [0,1], gray (HxW, HxWx1) or RGBA.
-
-    A float image with values far above 1 (0..255 from a node that forgot to scale) or NaN would be encoded
-    as white or garbage without a word, so it is an error naming the image.
-    """
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().float().numpy()
-    image = np.asarray(image)
-    if image.ndim == 4 and image.shape[0] == 1:
-        image = image[0]
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise PulidError(f"Expected an image of shape HxW, HxWx1, HxWx3 or HxWx4, got {image.shape}.")
-    if image.dtype != np.uint8:
-        image = image.astype(np.float32)
-        which = "The image" if image_index is None else f"Image {image_index}"
-        if not np.isfinite(image).all():
-            raise PulidError(f"{which} contains NaN or infinite pixel values; check the node that made it.")
-        if image.size and image.max() > IMAGE_RANGE_SLACK:
-            raise PulidError(
-                f"{which} has pixel values up to {image.max():.0f}: it looks like a 0..255 image, but ComfyUI "
-                f"images are 0..1. The node that made it scaled it wrongly; divide it by 255 (or load the photo "
-                f"with Load Image).")
-        image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    return np.ascontiguousarray(image)
-
-
 def resize_long_side(image, long_side=LONG_SIDE):
     """Shrink so the long side is ``long_side`` (official demo: Lanczos, int() sides); never enlarge."""
     h, w = image.shape[:2]
