@@ -11,7 +11,8 @@ SCRFD-10G, so Face Similarity is a little under-priced and the ratios below are 
 
 Four questions, each against a baseline run in the same process:
 0. Both towers for scoring: two reads of the file (load_eva_clip + load_clip_text, as before) against one
-   (load_clip): seconds and peak resident memory (VmHWM, reset before each load) of each.
+   (load_clip): seconds, peak resident memory (VmHWM, reset before each load) and peak Python heap
+   (tracemalloc) of each.
 1. Loading the text tower: seconds and resident memory (VmRSS) it adds.
 2. One 1024² image scored with all three measures vs Face Similarity alone, cold (first call) and warm.
 3. The two CLIP measures on a batch (default 8) at 1024² vs one SDXL sampling step at 1024² (real-size
@@ -21,6 +22,7 @@ import gc
 import os
 import resource
 import time
+import tracemalloc
 
 import numpy as np
 import torch
@@ -68,11 +70,13 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_rss_mb(action):
-    """Peak resident memory (MB) `action` adds above what the process held before it, and its result.
+def peaks_mb(action):
+    """(peak resident memory `action` adds above what the process held before, peak Python heap during it), MB.
 
-    The kernel's high-water mark (VmHWM) is reset first (writing 5 to /proc/self/clear_refs, Linux 4.0+), so
-    each variant gets its own peak in one process; None where that is not possible.
+    Resident: the kernel's high-water mark (VmHWM), reset first by writing 5 to /proc/self/clear_refs (Linux
+    4.0+), so each variant gets its own peak in one process; None where that is not possible. It misses memory
+    freed earlier and reused (the allocator keeps it) and pages of a memory-mapped checkpoint not yet touched.
+    Python heap (tracemalloc): the unpickler's and the state dict's objects, not the tensors' storage.
     """
     gc.collect()
     before = rss_mb()
@@ -80,11 +84,18 @@ def peak_rss_mb(action):
         with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
             refs.write("5")
     except OSError:
-        return None, action()
-    result = action()
+        before = None
+    tracemalloc.start()
+    try:
+        action()
+        heap = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    if before is None:
+        return None, heap
     with open("/proc/self/status", encoding="ascii") as status:
         peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
-    return peak - before, result
+    return peak - before, heap
 
 
 def both_towers(path, device, dtype, reps):
@@ -101,16 +112,17 @@ def both_towers(path, device, dtype, reps):
                 "one read: load_clip": lambda: load_clip(path, device, dtype)}
     for load in variants.values():  # warm-up: first-call costs (timm's model registry, the page cache)
         load()
-    peaks = {name: peak_rss_mb(load)[0] for name, load in variants.items()}
+    peaks = {name: peaks_mb(load) for name, load in variants.items()}
     times = interleaved(variants, reps, device)
-    old, old_peak = median(times[next(iter(variants))]), peaks[next(iter(variants))]
-    mb = lambda value: "n/a" if value is None else f"{value:.0f} MB"  # noqa: E731
+    base = next(iter(variants))
+    mb = lambda value: "n/a" if value is None else f"{value:.1f} MB"  # noqa: E731
     ratio = lambda a, b: "" if a is None or not b else f"{a / b:.2f}x"  # noqa: E731
+    rows = [(name, f"{median(times[name]):.3f} s", ratio(median(times[name]), median(times[base])),
+             mb(peaks[name][0]), ratio(peaks[name][0], peaks[base][0]), mb(peaks[name][1]),
+             ratio(peaks[name][1], peaks[base][1])) for name in variants]
     report(f"0. both towers from {os.path.basename(path)} ({os.path.getsize(path) / 2**20:.0f} MB; {reps} interleaved "
-           f"reps, medians; peak = resident memory added)",
-           [(name, f"{median(times[name]):.3f} s", f"{median(times[name]) / old:.2f}x", mb(peaks[name]),
-             ratio(peaks[name], old_peak)) for name in variants],
-           header=("variant", "median", "ratio", "peak", "ratio"))
+           f"reps, medians; peaks of one load each, after a warm-up load)", rows,
+           header=("variant", "median", "ratio", "peak RSS added", "ratio", "peak Python heap", "ratio"))
 
 
 def scene(seed, size=1024):
