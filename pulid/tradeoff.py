@@ -44,7 +44,7 @@ class Clip:
 
 
 def load_clip(path, device=None, dtype=None, vision=None) -> Clip:
-    """Both towers of the EVA-CLIP file at ``path`` from one read of it (856 MB for the real file).
+    """Both towers of the EVA-CLIP file at ``path`` from one read of it (the loaders one after the other read it twice).
 
     ``vision``: a vision tower already loaded from that file (a FaceEncoder's ``eva``), used as it is; only the
     text tower is then built, where and as the vision tower runs unless ``device``/``dtype`` say otherwise.
