@@ -113,7 +113,7 @@ def main():
 
     clock = StageClock(args.device)
     # insightface 2.x opens one detector session per input size, so time the whole detect call.
-    clock.method("insightface detection", encoder.detector, "detect")
+    clock.method("insightface detection", encoder.detector, "detect_bgr")
     clock.method("ArcFace recognition", encoder.recognizer.session, "run")
     clock.module("facexlib RetinaFace", encoder.retinaface)
     clock.module("facexlib BiSeNet", encoder.parser)

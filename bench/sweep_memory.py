@@ -8,7 +8,7 @@ before. 2323e57 loaded the whole face encoder (insightface, facexlib, the EVA-CL
 photos and kept it through every render; now the face photos are checked with the detector alone, and the scoring
 models load once rendering is over (after the sweep's own ComfyUI, if it started one, has stopped). Each variant
 runs in a fresh process (the peak of a process only grows), on bench.tradeoff's real-size random files, and reports
-its peak resident memory (VmHWM) after checking one face photo.
+its peak resident memory (the sweep's own measure: VmHWM) after checking one face photo.
 """
 import json
 import subprocess
@@ -18,7 +18,8 @@ from bench.common import ROOT, base_parser, log, machine, report
 from bench.tradeoff import model_files
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
+from pulid_cli.sweep.command import peak_rss_mb
 files = json.loads(sys.argv[2])
 from bench.tradeoff import scene
 image = scene(0)
@@ -29,7 +30,7 @@ else:
     from pulid.detector import FaceDetector
     found = FaceDetector(files["antelopev2"], providers="CPU").detect(image)
 assert found, "no face found in the test photo"
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(peak_rss_mb())
 """
 
 

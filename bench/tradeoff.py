@@ -1,6 +1,7 @@
 """Cost of scoring the trade-off: prompt adherence (CLIP-T) and preservation beside Face Similarity.
 
     .venv/bin/python -m bench.tradeoff [--device cuda --dtype fp16] [--batch 8] [--comfyui PATH]
+    .venv/bin/python -m bench.tradeoff --case towers [--small]   # question 0 alone (--small: small files)
 
 Real-size networks with random weights (written once under bench/_generated/tradeoff): EVA02-CLIP-L-336
 with its 12-layer, width-768 text tower (one file, as EVA02_CLIP_L_336_psz14_s6B.pt), an IResNet100-like
@@ -8,7 +9,10 @@ ArcFace (ONNX). The detector is the small blob detector that finds the drawn tes
 real-size SCRFD finds none, and then no ArcFace would run): detection is cheaper here than with the real
 SCRFD-10G, so Face Similarity is a little under-priced and the ratios below are upper bounds.
 
-Three questions, each against a baseline run in the same process:
+Four questions, each against a baseline run in the same process:
+0. Both towers for scoring: two reads of the file (load_eva_clip + load_clip_text, as before) against one
+   (load_clip): seconds, peak resident memory (VmHWM, reset before each load) and peak Python heap
+   (tracemalloc) of each.
 1. Loading the text tower: seconds and resident memory (VmRSS) it adds.
 2. One 1024² image scored with all three measures vs Face Similarity alone, cold (first call) and warm.
 3. The two CLIP measures on a batch (default 8) at 1024² vs one SDXL sampling step at 1024² (real-size
@@ -18,6 +22,7 @@ import gc
 import os
 import resource
 import time
+import tracemalloc
 
 import numpy as np
 import torch
@@ -28,16 +33,24 @@ from bench.common import (DTYPES, GENERATED, base_parser, build_sdxl, interleave
 PROMPT = "portrait photo of a woman in a red coat, (city street at night:1.2), bokeh, 35mm"
 
 
+def eva_file(small=False):
+    """The EVA-CLIP file with both towers (real size, or the tests' small one), written once."""
+    from testkit import make_face_models as mfm
+
+    path = os.path.join(GENERATED, "tradeoff_small" if small else "tradeoff", "EVA02_CLIP_L_336_psz14_s6B.pt")
+    if not os.path.exists(path):
+        part = path + ".part"
+        mfm.write_eva_clip_checkpoint(part, "eva-clip", real_size=not small)
+        os.replace(part, path)
+    return path
+
+
 def model_files():
     from testkit import make_face_models as mfm
 
     root = os.path.join(GENERATED, "tradeoff")
-    files = {"eva": os.path.join(root, "EVA02_CLIP_L_336_psz14_s6B.pt"),
-             "antelopev2": os.path.join(root, "antelopev2"), "facexlib": os.path.join(root, "facexlib")}
-    if not os.path.exists(files["eva"]):
-        part = files["eva"] + ".part"
-        mfm.write_eva_clip_checkpoint(part, "eva-clip", real_size=True)
-        os.replace(part, files["eva"])
+    files = {"eva": eva_file(), "antelopev2": os.path.join(root, "antelopev2"),
+             "facexlib": os.path.join(root, "facexlib")}
     if not os.path.exists(os.path.join(files["antelopev2"], "glintr100.onnx")):
         mfm.write_antelopev2(files["antelopev2"], real_size=True, blob_detector=True)
     if not os.path.exists(os.path.join(files["facexlib"], "parsing_bisenet.pth")):
@@ -57,6 +70,61 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peaks_mb(action):
+    """(peak resident memory `action` adds above what the process held before, peak Python heap during it), MB.
+
+    Resident: the kernel's high-water mark (VmHWM), reset first by writing 5 to /proc/self/clear_refs (Linux
+    4.0+), so each variant gets its own peak in one process; None where that is not possible. It misses memory
+    freed earlier and reused (the allocator keeps it) and pages of a memory-mapped checkpoint not yet touched.
+    Python heap (tracemalloc): the unpickler's and the state dict's objects, not the tensors' storage.
+    """
+    gc.collect()
+    before = rss_mb()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        before = None
+    tracemalloc.start()
+    try:
+        action()
+        heap = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    if before is None:
+        return None, heap
+    with open("/proc/self/status", encoding="ascii") as status:
+        peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    return peak - before, heap
+
+
+def both_towers(path, device, dtype, reps):
+    """Question 0: vision + text towers from two reads of the file (the loaders one after the other) and from
+    one (load_clip); the towers are dropped after each load."""
+    import open_clip  # noqa: F401  (imported before timing: an import is not a read)
+    import timm  # noqa: F401
+    from pulid.clip_text import load_clip_text
+    from pulid.eva_clip import load_eva_clip
+    from pulid.tradeoff import load_clip
+
+    variants = {"two reads: load_eva_clip + load_clip_text (baseline)":
+                lambda: (load_eva_clip(path, device, dtype), load_clip_text(path, device, dtype)),
+                "one read: load_clip": lambda: load_clip(path, device, dtype)}
+    for load in variants.values():  # warm-up: first-call costs (timm's model registry, the page cache)
+        load()
+    peaks = {name: peaks_mb(load) for name, load in variants.items()}
+    times = interleaved(variants, reps, device)
+    base = next(iter(variants))
+    mb = lambda value: "n/a" if value is None else f"{value:.1f} MB"  # noqa: E731
+    ratio = lambda a, b: "" if a is None or not b else f"{a / b:.2f}x"  # noqa: E731
+    rows = [(name, f"{median(times[name]):.3f} s", ratio(median(times[name]), median(times[base])),
+             mb(peaks[name][0]), ratio(peaks[name][0], peaks[base][0]), mb(peaks[name][1]),
+             ratio(peaks[name][1], peaks[base][1])) for name in variants]
+    report(f"0. both towers from {os.path.basename(path)} ({os.path.getsize(path) / 2**20:.0f} MB; {reps} interleaved "
+           f"reps, medians; peaks of one load each, after a warm-up load)", rows,
+           header=("variant", "median", "ratio", "peak RSS added", "ratio", "peak Python heap", "ratio"))
+
+
 def scene(seed, size=1024):
     """A smooth 'photo' with one drawn face the blob detector finds (the detector sees it at 640 px)."""
     from testkit.make_face_models import draw_face
@@ -74,8 +142,18 @@ def main():
     parser = base_parser(__doc__, needs_comfy=True)
     parser.add_argument("--batch", type=int, default=8, help="images in the batch question")
     parser.add_argument("--size", type=int, default=1024, help="image side in pixels")
+    parser.add_argument("--case", choices=("all", "towers"), default="all",
+                        help="towers: question 0 alone (no ArcFace, facexlib or ComfyUI needed)")
+    parser.add_argument("--small", action="store_true",
+                        help="with --case towers: the tests' small EVA-CLIP file (a quick check, not the real cost)")
     args = parser.parse_args()
     dtype = DTYPES[args.dtype]
+    if args.small and args.case != "towers":
+        parser.error("--small goes with --case towers: the other questions measure the real-size networks")
+    if args.case == "towers":
+        log.info("%s; device %s, dtype %s", machine(), args.device, args.dtype)
+        both_towers(eva_file(args.small), args.device, dtype, args.reps)
+        return
     if args.comfyui:
         start_comfy(args.comfyui, args.device)  # first, so every measurement runs with ComfyUI imported
     files = model_files()
@@ -110,6 +188,7 @@ def main():
 
     encoder = FaceEncoder(files["eva"], files["antelopev2"], files["facexlib"], providers="auto",
                           device=args.device, dtype=dtype)
+    both_towers(files["eva"], args.device, dtype, args.reps)
     from pulid.tradeoff import Clip, image_embeddings, preservation, prompt_adherence
 
     clip = Clip(encoder.eva, text)

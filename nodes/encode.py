@@ -6,7 +6,7 @@ import torch
 
 from ..pulid.embedding import AUTO, AUTO_MODE, MULTI_IMAGE_CHOICES, MULTI_IMAGE_MODES, encode_identity
 from ..pulid.errors import FaceNotFoundError
-from ..pulid.face import FACE_CHOICES
+from ..pulid.detector import FACE_CHOICES
 from . import aliases, runtime
 
 log = logging.getLogger(__name__)

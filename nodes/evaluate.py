@@ -4,6 +4,8 @@
 - prompt adherence: CLIP-T, 100 x the EVA02-CLIP cosine of the image and the prompt (pulid.tradeoff);
 - preservation: EVA02-CLIP cosine of the image and a baseline (the same seed without PuLID), when one is given.
 
+All three come from pulid.scoring.score_batch, as the command-line sweep's scores do.
+
 The EVA-CLIP vision tower is the face encoder's own; the text tower is read from the same file the first time
 this node runs, through ComfyUI's model management, and kept on the face-encoder handle (Encode Face never
 loads it). The library modules that need open_clip are imported on first use, not when ComfyUI starts.
@@ -14,11 +16,12 @@ import numpy as np
 import torch
 
 from ..pulid.chart import ChartPoint, captioned, tradeoff_chart
-from ..pulid.clip_text import clean_prompt, load_clip_text
+from ..pulid.clip_text import clean_prompt, empty_prompt, load_clip_text
 from ..pulid.errors import PulidError
-from ..pulid.face import FACE_CHOICES
-from ..pulid.similarity import annotate, face_similarity
-from ..pulid.tradeoff import Clip, image_embeddings, preservation as preservation_of, prompt_adherence, prompt_notes
+from ..pulid.detector import FACE_CHOICES
+from ..pulid.scoring import score_batch
+from ..pulid.similarity import annotate
+from ..pulid.tradeoff import Clip
 from . import aliases, runtime
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,7 @@ def check_inputs(reference, images, prompt, baseline=None, labels=None):
                          "(e.g. VAE Decode).")
     # Checked as CLIP will read it: a prompt of only `embedding:name` tokens or empty weights has no words.
     if not isinstance(prompt, str) or not clean_prompt(prompt).strip():
-        raise PulidError("Evaluate PuLID Batch: `prompt` is empty (or has no words once ComfyUI's embeddings "
-                         "and weights are set aside). Type (or connect) the positive prompt the images were made "
-                         "from: prompt adherence compares each image with it.")
+        raise empty_prompt(prompt, where="Evaluate PuLID Batch")
     if baseline is not None:
         bases = _count(baseline)
         if bases == 0:
@@ -180,14 +181,12 @@ class PuLIDSDXLEvaluate:
 
     def evaluate(self, face_encoder, reference, images, prompt, face, baseline=None, labels=None):
         names = check_inputs(reference, images, prompt, baseline, labels)
-        mean_likeness, results = face_similarity(face_encoder.encoder, list(reference), list(images), face=face)
-        likeness = [r.similarity for r in results]
-        runtime.check_interrupted()
         clip = clip_towers(face_encoder)
-        embeddings = image_embeddings(clip.vision, images)
-        adherence = prompt_adherence(clip, images, prompt, embeddings=embeddings)
-        kept = None if baseline is None else preservation_of(clip, images, baseline, embeddings=embeddings)
-        note = prompt_notes([prompt])[0].note
+        runtime.check_interrupted()
+        scores = score_batch(clip, images, prompt, encoder=face_encoder.encoder, references=reference, face=face,
+                             baselines=baseline)
+        likeness, adherence, kept, results = scores.likeness, scores.adherence, scores.preservation, scores.faces
+        mean_likeness, note = _mean(likeness), scores.notes[0]
 
         report = "\n".join(report_lines(names, likeness, adherence, kept, note))
         points = [ChartPoint(names[i], likeness[i], adherence[i], None if kept is None else kept[i])

@@ -9,7 +9,7 @@ import os
 
 from ..pulid.catalog import EVA_CLIP, FETCH_COMMAND, INSIGHTFACE_MODEL, PULID_V1_1
 from ..pulid.errors import ModelFileError
-from ..pulid.face import antelopev2_not_found, antelopev2_paths
+from ..pulid.detector import antelopev2_not_found, antelopev2_paths
 
 PULID_EXTENSIONS = {".bin", ".safetensors", ".pt", ".pth"}
 EMBEDS_FOLDER = "pulid_sdxl_embeds"
@@ -146,7 +146,7 @@ def insightface_models():
 def insightface_dir(name):
     """models/insightface/models/<name> (or its antelopev2/ child, as the zip unpacks) holding the antelopev2
     files, in the first models root that has them; else the first such folder that exists, so the face encoder's
-    error names it and the files it lacks. Every case words the error with `face.antelopev2_not_found`."""
+    error names it and the files it lacks. Every case words the error with `detector.antelopev2_not_found`."""
     folders = [os.path.join(root, "models", name) for root in _model_roots("insightface")]
     for folder in folders:
         paths = antelopev2_paths(folder)

@@ -6,7 +6,7 @@ holds, so it loads nothing and needs none of the encoder's torch modules on the 
 import numpy as np
 import torch
 
-from ..pulid.face import FACE_CHOICES
+from ..pulid.detector import FACE_CHOICES
 from ..pulid.similarity import annotate, face_similarity, format_report
 from . import aliases
 

@@ -9,6 +9,8 @@ Public API (names are stable):
 - face_similarity: ArcFace cosine similarity of generated faces to reference photos.
 - load_clip_text / Clip / prompt_adherence / preservation: the EVA02-CLIP text tower (from the same file as the
   vision tower) and the trade-off's two other measures, CLIP-T and similarity to a baseline.
+- load_clip: both EVA02-CLIP towers from one read of the file.
+- score_batch / BatchScores: likeness, prompt adherence and preservation of a batch (the Evaluate node's numbers).
 - ChartPoint / tradeoff_chart: likeness against prompt adherence, coloured by preservation.
 
 Every name is imported on first use (PEP 562), so `import pulid` and its light modules (errors, catalog) cost
@@ -27,10 +29,11 @@ _MODULES = {
     "EmbeddingMismatchError": "errors", "FaceNotFoundError": "errors", "ModelFileError": "errors",
     "PulidError": "errors", "PulidFormatError": "errors",
     "load_eva_clip": "eva_clip",
-    "FACE_CHOICES": "face", "FaceEncoder": "face", "FaceFeatures": "face",
+    "FACE_CHOICES": "detector", "FaceEncoder": "face", "FaceFeatures": "face",
     "face_similarity": "similarity",
     "SITES": "sites",
-    "Clip": "tradeoff", "preservation": "tradeoff", "prompt_adherence": "tradeoff",
+    "Clip": "tradeoff", "load_clip": "tradeoff", "preservation": "tradeoff", "prompt_adherence": "tradeoff",
+    "BatchScores": "scoring", "score_batch": "scoring",
 }
 """Each public name -> the module of this package that defines it."""
 
@@ -40,6 +43,7 @@ __all__ = [
     "FaceNotFoundError", "ModelFileError", "PulidError", "PulidFormatError", "load_eva_clip",
     "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
     "ClipText", "load_clip_text", "Clip", "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart",
+    "load_clip", "score_batch", "BatchScores",
 ]
 
 

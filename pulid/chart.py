@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .face import to_rgb_uint8
+from .image_input import to_rgb_uint8
 
 NO_BASELINE_COLOUR = (0.62, 0.62, 0.62, 1.0)
 """Points without a preservation value (no baseline given)."""
@@ -57,10 +57,6 @@ class ChartData:
     no_face: list = field(default_factory=list)  # PlacedPoint with y None, drawn in the strip
     colour_range: tuple | None = None  # (low, high) of the colourbar; None when no point has a preservation
     no_baseline: bool = False  # some point is grey: the legend says "no baseline"
-
-    @property
-    def labels(self):
-        return [p.label for p in self.faces + self.no_face]
 
 
 def _number(value):

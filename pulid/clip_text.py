@@ -22,7 +22,7 @@ from torch import nn
 
 from .catalog import EVA_CLIP
 from .errors import PulidError, PulidFormatError
-from .eva_clip import _NESTING_KEYS, _describe, _read_state_dict
+from .eva_clip import describe_state, read_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,19 @@ class PromptTokens:
     @property
     def note(self) -> str:
         return f"truncated: {self.context_length} of {self.tokens} tokens" if self.truncated else ""
+
+
+def empty_prompt(prompt=None, where=""):
+    """The one "`prompt` is empty" error (the nodes', the library's), ``where`` being the node that reports it.
+
+    Empty also means no words once ComfyUI's weights and ``embedding:`` names are set aside (``clean_prompt``):
+    CLIP would compare the image with nothing. ``prompt``, when it had characters, is quoted.
+    """
+    shown = f" It reads {prompt!r}." if isinstance(prompt, str) and prompt.strip() else ""
+    opening = f"{where}: " if where else ""
+    return PulidError(f"{opening}`prompt` is empty (or has no words once ComfyUI's embeddings and weights are set "
+                      f"aside). Type (or connect) the positive prompt the images were made from: prompt adherence "
+                      f"compares each image with it.{shown}")
 
 
 _ESCAPES = {"\\\\": "\x00", "\\(": "\x01", "\\)": "\x02", "\\[": "\x03", "\\]": "\x04"}
@@ -108,14 +121,18 @@ def tokenize(prompts, context_length=CONTEXT_LENGTH):
         text = clean_prompt(prompt)
         body = tokenizer.encode(text) if text else []
         if not body:
-            shown = f" ({prompt!r} has only weights or embeddings)" if prompt.strip() else ""
-            raise PulidError(f"`prompt` is empty{shown}: prompt adherence needs the prompt the images were "
-                             f"made from.")
+            raise empty_prompt(prompt)
         count = len(body) + 2
         kept = [tokenizer.sot_token_id] + body[:context_length - 2] + [tokenizer.eot_token_id]
         ids[row, :len(kept)] = torch.tensor(kept)
         infos.append(PromptTokens(prompt, text, count, count > context_length, context_length))
     return ids, infos
+
+
+def prompt_notes(prompts, context_length=CONTEXT_LENGTH) -> list[PromptTokens]:
+    """What CLIP reads of each prompt, without running the tower (``.note`` says "truncated: 77 of N tokens"
+    for a long one); an empty prompt is ``empty_prompt``'s error."""
+    return tokenize(prompts, context_length)[1]
 
 
 # ----------------------------------------------------------------------------------- text tower
@@ -141,17 +158,13 @@ class ClipText(nn.Module):
         self.config = config
         self.context_length = config.context_length
 
-    def tokens(self, prompts):
-        """What each prompt becomes for this tower (list of PromptTokens), without running it."""
-        return tokenize(prompts, self.context_length)[1]
-
     @torch.no_grad()
     def encode(self, prompts):
         """(embeddings [N, out_dim] float32 unit length on the CPU, list of PromptTokens) for a list of prompts."""
         if isinstance(prompts, str):
             prompts = [prompts]
         if not len(prompts):
-            raise PulidError("`prompt` is empty: prompt adherence needs the prompt the images were made from.")
+            raise empty_prompt()
         ids, infos = tokenize(list(prompts), self.context_length)
         param = next(self.tower.parameters())
         features = self.tower(ids.to(param.device))
@@ -165,11 +178,18 @@ class ClipText(nn.Module):
 def load_clip_text(path, device=None, dtype=None):
     """Load the EVA02-CLIP text tower from an EVA-CLIP or open_clip checkpoint at ``path``.
 
-    Built on the meta device with open_clip's ``TextTransformer`` and the checkpoint's tensors assigned to
-    it (no time spent on random initialisation). A file without a complete text tower is a
-    PulidFormatError naming the file and the file that has one. Returns a ClipText in eval mode.
+    A file without a complete text tower is a PulidFormatError naming the file and the file that has one.
+    Both towers at once: ``tradeoff.load_clip`` (one read of the file). Returns a ClipText in eval mode.
     """
-    state = _unwrap(_read_state_dict(path), path)
+    return text_tower(read_checkpoint(path), path, device, dtype)
+
+
+def text_tower(state, path, device=None, dtype=None):
+    """The text tower (ClipText, eval mode) from ``eva_clip.read_checkpoint``'s dict of the file at ``path``.
+
+    Built on the meta device with open_clip's ``TextTransformer`` and the checkpoint's tensors assigned to
+    it (no time spent on random initialisation). ``path`` only names the file in errors.
+    """
     config = infer_config(state, path)
     tower = _build(config)
     weights = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
@@ -203,7 +223,7 @@ def infer_config(state, path="checkpoint"):
     present = [k for k in state if isinstance(k, str) and k.startswith(PREFIX)]
     if not present:
         vision_only = any(isinstance(k, str) and k.endswith("pos_embed") for k in state)
-        found = "only a vision tower" if vision_only else _describe(state)
+        found = "only a vision tower" if vision_only else describe_state(state)
         raise PulidFormatError(f"{path}: has no CLIP text tower (found {found}). {TEXT_HINT}")
     layer_ids = {int(m.group(1)) for k in present
                  if (m := re.match(r"text\.transformer\.resblocks\.(\d+)\.", k))}
@@ -239,17 +259,3 @@ def _build(config):
             mlp_ratio=(config.mlp_hidden + 0.5) / config.width,
             output_dim=config.out_dim, act_layer=nn.GELU,
         )
-
-
-def _unwrap(state, path):
-    """The tensor dict inside training wrappers ({"state_dict": ...}, {"module": ...})."""
-    for _ in range(3):
-        if not isinstance(state, dict):
-            break
-        inner = next((state[k] for k in _NESTING_KEYS if isinstance(state.get(k), dict)), None)
-        if inner is None:
-            break
-        state = inner
-    if not isinstance(state, dict):
-        raise PulidFormatError(f"{path}: not a CLIP checkpoint (found {_describe(state)}). {TEXT_HINT}")
-    return state

@@ -94,11 +94,43 @@ def preprocess(pixels, image_size=336, antialias=True):
 def load_eva_clip(path, device=None, dtype=None):
     """Load an EVA02-CLIP-L-14-336 vision tower from ``path`` (.pt/.pth/.bin pickle or .safetensors).
 
-    The model is built on the meta device and the checkpoint tensors are assigned to it, so no
-    time is spent on random initialisation. Returns an ``EvaClipVision`` in eval mode.
+    Only the vision tower is built: loading the face encoder never pays for the text tower, which only prompt
+    adherence needs (``tradeoff.load_clip`` builds both from one read). Returns an ``EvaClipVision`` in eval mode.
     """
-    state = _read_state_dict(path)
-    state, prefix = _unwrap(state, path)
+    return vision_tower(read_checkpoint(path), path, device, dtype)
+
+
+def read_checkpoint(path) -> dict:
+    """The tensor dict of an EVA-CLIP file (training wrappers such as {"state_dict": ...} taken off).
+
+    The one read of the file for both towers: ``vision_tower`` and ``clip_text.text_tower`` each take what
+    this returns. A missing file is a ModelFileError, anything else unreadable a PulidFormatError, both
+    naming the file and the one to download.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"EVA-CLIP file not found: {path}. {DOWNLOAD_HINT}")
+    state = state_dict.read(path, lambda problem: f"{path}: cannot be read as a PyTorch or safetensors "
+                                                  f"checkpoint: it {problem} {DOWNLOAD_HINT}")
+    for _ in range(3):
+        if not isinstance(state, dict):
+            break
+        inner = next((state[k] for k in _NESTING_KEYS if isinstance(state.get(k), dict)), None)
+        if inner is None:
+            break
+        state = inner
+    if not isinstance(state, dict):
+        raise _not_eva_clip(path, state)
+    return state
+
+
+def vision_tower(state, path, device=None, dtype=None):
+    """The vision tower (``EvaClipVision``, eval mode) from ``read_checkpoint``'s dict of the file at ``path``.
+
+    Built on the meta device and the checkpoint tensors assigned to it, so no time is spent on random
+    initialisation. ``path`` only names the file in errors.
+    """
+    prefix = _vision_prefix(state, path)
     config = infer_config(state, prefix, path)
     model = _build(config)
     from timm.models.eva import checkpoint_filter_fn
@@ -188,34 +220,20 @@ def _build(config):
     return model
 
 
-def _read_state_dict(path):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ModelFileError(f"EVA-CLIP file not found: {path}. {DOWNLOAD_HINT}")
-    return state_dict.read(path, lambda problem: f"{path}: cannot be read as a PyTorch or safetensors "
-                                                 f"checkpoint: it {problem} {DOWNLOAD_HINT}")
+def _vision_prefix(state, path):
+    """The key prefix of the vision tower in the file's layout (see the module docstring)."""
+    for prefix in _PREFIXES:
+        if isinstance(state.get(prefix + "pos_embed"), torch.Tensor):
+            return prefix
+    raise _not_eva_clip(path, state)
 
 
-def _unwrap(state, path):
-    """Find the tensor dict inside training wrappers and the key prefix of the vision tower."""
-    for _ in range(3):
-        if not isinstance(state, dict):
-            break
-        for key in _NESTING_KEYS:
-            if isinstance(state.get(key), dict):
-                state = state[key]
-                break
-        else:
-            break
-    if isinstance(state, dict):
-        for prefix in _PREFIXES:
-            if isinstance(state.get(prefix + "pos_embed"), torch.Tensor):
-                return state, prefix
-    found = _describe(state)
-    raise PulidFormatError(f"{path}: not an EVA-CLIP checkpoint (found {found}). {DOWNLOAD_HINT}")
+def _not_eva_clip(path, state):
+    return PulidFormatError(f"{path}: not an EVA-CLIP checkpoint (found {describe_state(state)}). {DOWNLOAD_HINT}")
 
 
-def _describe(state):
+def describe_state(state):
+    """What a file holds instead of what was expected, for an error message: its type, or its key families."""
     if not isinstance(state, dict):
         return type(state).__name__
     heads = sorted({str(k).split(".")[0] for k in state})

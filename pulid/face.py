@@ -28,20 +28,15 @@ import torch
 from torch import nn
 
 from . import state_dict
-from .catalog import (ANTELOPEV2, ANTELOPEV2_DETECTOR, ANTELOPEV2_RECOGNIZER, FACEXLIB_DETECTION, FACEXLIB_PARSING,
-                      FETCH_COMMAND, member_dirs)
-from .errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError
+from .catalog import FACEXLIB_DETECTION, FACEXLIB_PARSING
+from .detector import DetectedFace, FaceDetector, find_antelopev2, load_onnx, resolve_providers, select_face
+from .errors import FaceNotFoundError, ModelFileError, PulidFormatError
 from .eva_clip import load_eva_clip, preprocess
+from .image_input import to_rgb_uint8
 
 logger = logging.getLogger(__name__)
 
-MAX_FACES = 8
-FACE_ORDERS = ("left-to-right", "top-to-bottom", "size")
-FACE_CHOICES = ["largest"] + [f"{order} #{i}" for order in FACE_ORDERS for i in range(1, MAX_FACES + 1)]
-
 LONG_SIDE = 1024
-DET_SIZE = (640, 640)
-DET_THRESH = 0.5
 FACEXLIB_THRESH = 0.97
 SAME_FACE_IOU = 0.3
 ALIGNED_SIZE = 512
@@ -54,38 +49,8 @@ FFHQ_TEMPLATE_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [25
                               [201.26117, 371.41043], [313.08905, 371.15118]], dtype=np.float32)
 WARP_BORDER = (135, 133, 132)
 
-ANTELOPE_FILES = (ANTELOPEV2_DETECTOR.filename, ANTELOPEV2_RECOGNIZER.filename)
-ANTELOPE_HINT = (f"Download {ANTELOPEV2.filename} (e.g. {' or '.join(ANTELOPEV2.urls)}) and unzip it into "
-                 f"ComfyUI/models/{ANTELOPEV2.folder}, or run `{FETCH_COMMAND}`.")
 FACEXLIB_URLS = {entry.filename: entry.urls[0] for entry in (FACEXLIB_DETECTION, FACEXLIB_PARSING)}
 
-PROVIDER_NAMES = {
-    "CPU": "CPUExecutionProvider",
-    "CUDA": "CUDAExecutionProvider",
-    "ROCM": "ROCMExecutionProvider",
-    "CoreML": "CoreMLExecutionProvider",
-    "DirectML": "DmlExecutionProvider",
-}
-PROVIDER_PACKAGES = {
-    "CUDAExecutionProvider": "pip install onnxruntime-gpu (and uninstall plain onnxruntime)",
-    "ROCMExecutionProvider": "pip install onnxruntime-rocm",
-    "DmlExecutionProvider": "pip install onnxruntime-directml",
-    "CoreMLExecutionProvider": "use the macOS build of onnxruntime (pip install onnxruntime on a Mac)",
-}
-# "auto" prefers a GPU; TensorRT is left out because it needs its own libraries to even start.
-AUTO_ORDER = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
-
-
-@dataclass
-class DetectedFace:
-    bbox: tuple  # (x1, y1, x2, y2) in image pixels
-    score: float
-    kps: np.ndarray  # [5, 2]: left eye, right eye, nose, left and right mouth corner
-    embedding: np.ndarray  # raw ArcFace embedding, float32 [512] (not normalised); None until computed
-
-    @property
-    def area(self):
-        return max(0.0, self.bbox[2] - self.bbox[0]) * max(0.0, self.bbox[3] - self.bbox[1])
 
 
 @dataclass
@@ -97,77 +62,7 @@ class FaceFeatures:
     face: DetectedFace = field(default=None)  # None when only facexlib found the face
 
 
-# ---------------------------------------------------------------------------------- face choice
-def parse_face_choice(choice):
-    """'largest' -> ('size', 0); 'left-to-right #2' -> ('left-to-right', 1)."""
-    if choice in (None, "", "largest"):
-        return "size", 0
-    text = str(choice).strip()
-    order, _, number = text.rpartition(" #")
-    if order in FACE_ORDERS and number.isdigit() and int(number) >= 1:
-        return order, int(number) - 1
-    raise PulidError(f"Unknown face choice {choice!r}. Use one of: {', '.join(FACE_CHOICES[:2])}, ... "
-                     f"(orders: largest, {', '.join(FACE_ORDERS)}; numbers from #1).")
-
-
-def order_faces(faces, order):
-    """Faces sorted for a choice order: by box centre x, by box centre y, or largest area first."""
-    if order == "left-to-right":
-        return sorted(faces, key=lambda f: (f.bbox[0] + f.bbox[2]) / 2)
-    if order == "top-to-bottom":
-        return sorted(faces, key=lambda f: (f.bbox[1] + f.bbox[3]) / 2)
-    # Same tie rule as the official sorted(..., key=area)[-1].
-    return sorted(faces, key=lambda f: f.area)[::-1]
-
-
-def select_face(faces, choice, image_index=None):
-    order, index = parse_face_choice(choice)
-    if index >= len(faces):
-        where = f" in image {image_index}" if image_index is not None else ""
-        raise FaceNotFoundError(
-            f"Face '{choice}' was asked for, but only {len(faces)} face(s) were found{where}. "
-            f"Pick a smaller number or another image.", image_index)
-    return order_faces(faces, order)[index]
-
-
 # ---------------------------------------------------------------------------------- image input
-IMAGE_RANGE_SLACK = 1.5
-"""Float images are 0..1; a little overshoot (upscalers, sharpening) is clipped, a 0..255 image is an error."""
-
-
-def to_rgb_uint8(image, image_index=None):
-    """HxWx3 RGB uint8 from numpy/torch, uint8 or float [0,1], gray (HxW, HxWx1) or RGBA.
-
-    A float image with values far above 1 (0..255 from a node that forgot to scale) or NaN would be encoded
-    as white or garbage without a word, so it is an error naming the image.
-    """
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().float().numpy()
-    image = np.asarray(image)
-    if image.ndim == 4 and image.shape[0] == 1:
-        image = image[0]
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise PulidError(f"Expected an image of shape HxW, HxWx1, HxWx3 or HxWx4, got {image.shape}.")
-    if image.dtype != np.uint8:
-        image = image.astype(np.float32)
-        which = "The image" if image_index is None else f"Image {image_index}"
-        if not np.isfinite(image).all():
-            raise PulidError(f"{which} contains NaN or infinite pixel values; check the node that made it.")
-        if image.size and image.max() > IMAGE_RANGE_SLACK:
-            raise PulidError(
-                f"{which} has pixel values up to {image.max():.0f}: it looks like a 0..255 image, but ComfyUI "
-                f"images are 0..1. The node that made it scaled it wrongly; divide it by 255 (or load the photo "
-                f"with Load Image).")
-        image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    return np.ascontiguousarray(image)
-
-
 def resize_long_side(image, long_side=LONG_SIDE):
     """Shrink so the long side is ``long_side`` (official demo: Lanczos, int() sides); never enlarge."""
     h, w = image.shape[:2]
@@ -177,68 +72,7 @@ def resize_long_side(image, long_side=LONG_SIDE):
     return cv2.resize(image, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_LANCZOS4)
 
 
-# ---------------------------------------------------------------------------------- providers
-def resolve_providers(providers=None):
-    """onnxruntime provider list from None/"auto", a short name ("CUDA"...) or a list of names."""
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    if providers is None or providers == "auto":
-        gpu = [p for p in AUTO_ORDER if p in available][:1]
-        return gpu + ["CPUExecutionProvider"]
-    names = [providers] if isinstance(providers, str) else list(providers)
-    resolved = [PROVIDER_NAMES.get(name, name) for name in names]
-    for name in resolved:
-        if name not in available:
-            hint = PROVIDER_PACKAGES.get(name, "install an onnxruntime build that has it")
-            raise PulidError(f"ONNX provider {name} is not available in this onnxruntime "
-                             f"(available: {', '.join(available)}). To get it: {hint}. Or choose 'auto' or 'CPU'.")
-    if "CPUExecutionProvider" not in resolved:
-        resolved.append("CPUExecutionProvider")
-    return resolved
-
-
 # ---------------------------------------------------------------------------------- model files
-def antelopev2_not_found(where, missing=ANTELOPE_FILES):
-    """The one error for a missing, empty or incomplete antelopev2 folder, whoever finds it (the library, the
-    loader node) and whatever is missing, so it reads like the README's troubleshooting row."""
-    return ModelFileError(f"insightface antelopev2 not found in {where}: missing {', '.join(missing)}. {ANTELOPE_HINT}")
-
-
-def antelopev2_paths(folder):
-    """(detector, recognizer) paths in `folder` or its nested antelopev2/ (the zip unpacked as is: the catalog's
-    `member_dirs`, the rule the nodes and the doctor follow too), else None."""
-    for candidate in member_dirs(ANTELOPEV2, folder):
-        paths = tuple(os.path.join(candidate, name) for name in ANTELOPE_FILES)
-        if all(os.path.isfile(p) for p in paths):
-            return paths
-    return None
-
-
-def find_antelopev2(folder):
-    """`antelopev2_paths`, or `antelopev2_not_found` naming the files missing from the fuller of the two folders."""
-    found = antelopev2_paths(folder)
-    if found is not None:
-        return found
-    missing = min(([n for n in ANTELOPE_FILES if not os.path.isfile(os.path.join(candidate, n))]
-                   for candidate in member_dirs(ANTELOPEV2, folder)), key=len)
-    raise antelopev2_not_found(os.fspath(folder), missing)
-
-
-def load_onnx(path, task, providers):
-    from insightface.model_zoo import model_zoo
-
-    try:
-        model = model_zoo.get_model(path, providers=providers)
-    except Exception as exc:  # onnx/onnxruntime raise several unrelated types for a bad file
-        raise PulidFormatError(f"{path}: cannot be loaded as an ONNX model ({str(exc).strip()[:200]}). "
-                               f"The file may be truncated; download it again. {ANTELOPE_HINT}") from exc
-    if model is None or getattr(model, "taskname", None) != task:
-        found = getattr(model, "taskname", "an unknown model")
-        raise PulidFormatError(f"{path}: expected the antelopev2 {task} model, found {found}. {ANTELOPE_HINT}")
-    return model
-
-
 def _load_torch_net(folder, name, build):
     path = os.path.join(os.fspath(folder), name)
     if not os.path.isfile(path):
@@ -300,9 +134,8 @@ class FaceEncoder:
 
     def __init__(self, eva_clip, insightface_dir, facexlib_dir, providers=None, device="cpu", dtype=torch.float32):
         self.providers = resolve_providers(providers)
-        detector_path, recognizer_path = find_antelopev2(insightface_dir)
-        self.detector = load_onnx(detector_path, "detection", self.providers)
-        self.detector.prepare(0, input_size=DET_SIZE, det_thresh=DET_THRESH)
+        self.detector = FaceDetector(insightface_dir, self.providers)
+        _, recognizer_path = find_antelopev2(insightface_dir)
         self.recognizer = load_onnx(recognizer_path, "recognition", self.providers)
         self.recognizer.prepare(0)
         self.retinaface, self.parser = load_facexlib(facexlib_dir)
@@ -311,8 +144,6 @@ class FaceEncoder:
         # only when prompt adherence is measured (Evaluate PuLID Batch), never here.
         self.eva_clip_path = None if isinstance(eva_clip, nn.Module) else os.fspath(eva_clip)
         self.to(device, dtype)
-        # insightface may build its fixed-size detector session on first use: do it now, not in a call.
-        self.detector.detect(np.zeros((DET_SIZE[1], DET_SIZE[0], 3), np.uint8), max_num=0)
 
     @property
     def torch_modules(self):
@@ -329,7 +160,7 @@ class FaceEncoder:
     def detect(self, image):
         """All insightface faces in ``image`` (as given, no resize), each with its ArcFace embedding."""
         bgr = cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR)
-        faces = self._detect_bgr(bgr)
+        faces = self.detector.detect_bgr(bgr)
         for face in faces:
             self._embed(bgr, face)
         return faces
@@ -341,18 +172,11 @@ class FaceEncoder:
         person. Raises FaceNotFoundError when there is no face or fewer than the choice asks for.
         """
         bgr = cv2.cvtColor(to_rgb_uint8(image, image_index), cv2.COLOR_RGB2BGR)
-        faces = self._detect_bgr(bgr)
+        faces = self.detector.detect_bgr(bgr)
         if not faces:
             where = f" in image {image_index}" if image_index is not None else ""
             raise FaceNotFoundError(f"No face found{where}.", image_index)
         return self._embed(bgr, select_face(faces, choice, image_index))
-
-    def _detect_bgr(self, bgr):
-        """insightface boxes and landmarks; embeddings are added by `_embed` for the faces that need one."""
-        boxes, kpss = self.detector.detect(bgr, max_num=0)
-        return [DetectedFace(bbox=tuple(float(v) for v in boxes[i, :4]), score=float(boxes[i, 4]),
-                             kps=np.asarray(kpss[i], np.float32), embedding=None)
-                for i in range(boxes.shape[0])]
 
     def _embed(self, bgr, face):
         from insightface.app.common import Face
@@ -375,7 +199,7 @@ class FaceEncoder:
     def encode(self, image, face="largest", image_index=0):
         rgb = resize_long_side(to_rgb_uint8(image, image_index))
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        faces = self._detect_bgr(bgr)
+        faces = self.detector.detect_bgr(bgr)
         chosen = self._embed(bgr, select_face(faces, face, image_index)) if faces else None
         landmarks = self._landmarks(bgr, chosen, image_index)
         matrix = cv2.estimateAffinePartial2D(landmarks, FFHQ_TEMPLATE_512, method=cv2.LMEDS)[0]

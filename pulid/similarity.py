@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from .errors import FaceNotFoundError, PulidError
-from .face import DetectedFace, to_rgb_uint8
+from .detector import DetectedFace
+from .image_input import to_rgb_uint8
 
 
 @dataclass

@@ -9,7 +9,8 @@ numbers on that cost, the way the PuLID paper and the CLIP literature do:
 
 Both use the EVA02-CLIP-L model PuLID already has: the vision tower loaded for the face features and the text
 tower beside it in the same file (``clip_text.py``). The whole image is scored, preprocessed as CLIP was
-trained (shorter side resized, centre crop), not the aligned face the ID encoder sees.
+trained (shorter side resized, centre crop), not the aligned face the ID encoder sees. ``load_clip`` reads the
+file once for both towers. ``scoring.score_batch`` puts these together with face similarity for a batch.
 """
 import logging
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clip_text import CONTEXT_LENGTH, ClipText, PromptTokens, tokenize
+from .clip_text import ClipText, empty_prompt, prompt_notes, text_tower
 from .errors import PulidError
-from .eva_clip import EvaClipVision, preprocess
-from .face import IMAGE_RANGE_SLACK
+from .eva_clip import EvaClipVision, preprocess, read_checkpoint, vision_tower
+from .image_input import checked_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +30,33 @@ BATCH = 8
 """Images per vision-tower call: bounds memory on large batches at no cost in speed."""
 
 
+# prompt_notes lives beside the tokenizer (clip_text); callers that score find it here with the measures.
+__all__ = ["BATCH", "Clip", "load_clip", "image_embeddings", "prompt_adherence", "preservation",
+           "preservation_from_embeddings", "prompt_notes"]
+
+
 @dataclass
 class Clip:
-    """Both EVA02-CLIP towers: ``vision`` from load_eva_clip, ``text`` from load_clip_text."""
+    """Both EVA02-CLIP towers: ``vision`` (an EvaClipVision) and ``text`` (a ClipText); ``load_clip`` gives both."""
 
     vision: EvaClipVision
     text: ClipText
 
 
-def prompt_notes(prompts, context_length=CONTEXT_LENGTH) -> list[PromptTokens]:
-    """What CLIP reads of each prompt (``.note`` says "truncated: 77 of N tokens" for a long one)."""
-    return tokenize(prompts, context_length)[1]
+def load_clip(path, device=None, dtype=None, vision=None) -> Clip:
+    """Both towers of the EVA-CLIP file at ``path`` from one read of it (the loaders one after the other read it twice).
+
+    ``vision``: a vision tower already loaded from that file (a FaceEncoder's ``eva``), used as it is; only the
+    text tower is then built, where and as the vision tower runs unless ``device``/``dtype`` say otherwise.
+    Errors are load_eva_clip's and load_clip_text's (a vision-only file names the file that has the text tower).
+    """
+    state = read_checkpoint(path)
+    if vision is None:
+        vision = vision_tower(state, path, device, dtype)
+    else:
+        weight = next(vision.parameters())
+        device, dtype = device or weight.device, dtype or weight.dtype
+    return Clip(vision=vision, text=text_tower(state, path, device, dtype))
 
 
 def image_embeddings(vision, images) -> torch.Tensor:
@@ -64,7 +81,7 @@ def prompt_adherence(clip, images, prompts, embeddings=None) -> list[float]:
         raise PulidError("`images` is empty: connect the images to score.")
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:
-        raise PulidError("`prompt` is empty: prompt adherence needs the prompt the images were made from.")
+        raise empty_prompt()
     if len(prompts) not in (1, count):
         raise PulidError(f"`prompt` has {len(prompts)} prompts for {count} images: give one prompt for all "
                          f"images or one per image.")
@@ -82,8 +99,8 @@ def preservation(clip, images, baselines, embeddings=None, baseline_embeddings=N
 
     baselines: one image for all, or one per image; their size may differ from the images' (each is
     preprocessed on its own; a different aspect ratio crops differently, so use the same size where possible).
-    ``embeddings`` / ``baseline_embeddings``: image_embeddings of either side when the caller has them already
-    (a sweep scores each baseline once, however many PuLID images share it); ``baselines`` is then unused.
+    ``embeddings`` / ``baseline_embeddings``: image_embeddings of either side when the caller has them already;
+    with both, ``preservation_from_embeddings`` says the same without the unused arguments.
     """
     if embeddings is None:
         embeddings = image_embeddings(clip.vision, images)
@@ -92,6 +109,15 @@ def preservation(clip, images, baselines, embeddings=None, baseline_embeddings=N
         if base:  # counted before the vision tower runs; an empty batch is _embed's error
             _check_baseline_count(len(base), len(embeddings))
         baseline_embeddings = _embed(clip.vision, base, "baseline")
+    return preservation_from_embeddings(embeddings, baseline_embeddings)
+
+
+def preservation_from_embeddings(embeddings, baseline_embeddings) -> list[float]:
+    """Preservation of images whose image_embeddings are [N, D] against their baselines' ([1, D] for one
+    baseline shared by all, or [N, D]): the cosine of each pair (the embeddings are unit length), in float64.
+
+    A sweep embeds each baseline once and compares it with every PuLID image made from its seed.
+    """
     _check_baseline_count(len(baseline_embeddings), len(embeddings))
     cosines = (embeddings.double() * baseline_embeddings.double()).sum(-1)
     return [float(c) for c in cosines]
@@ -109,7 +135,7 @@ def _embed(vision, batch, name):
                          f"`{name}` is empty: connect the images made with PuLID off.")
     param = next(vision.parameters())
     size = vision.image_size
-    pixels = [_clip_pixels(_to_tensor(image, name, index), size, param.device) for index, image in enumerate(batch)]
+    pixels = [_clip_pixels(_to_float(image, name, index), size, param.device) for index, image in enumerate(batch)]
     out = []
     with torch.no_grad():
         for start in range(0, len(pixels), BATCH):
@@ -136,36 +162,10 @@ def _as_batch(images, name):
         raise PulidError(f"`{name}` must be an image batch, got {type(images).__name__}.") from None
 
 
-def _to_tensor(image, name, index):
-    """HxWx3 RGB float32 tensor in [0, 1] (uint8 scaled, gray repeated, alpha dropped)."""
-    if not isinstance(image, (torch.Tensor, np.ndarray)):
-        kind = type(image).__name__
-        try:
-            image = np.asarray(image)
-        except Exception:
-            image = None
-        if image is None or image.dtype.kind not in "biuf":
-            raise PulidError(f"`{name}` {index} is a {kind}, not an image.") from None
-    if isinstance(image, np.ndarray) and image.dtype.kind not in "biuf":
-        raise PulidError(f"`{name}` {index} has {image.dtype} pixels; expected float 0..1 or uint8.")
-    is_uint8 = image.dtype in (np.uint8, torch.uint8)
-    tensor = torch.as_tensor(np.asarray(image) if isinstance(image, np.ndarray) else image.detach()).cpu()
-    if tensor.ndim == 2:
-        tensor = tensor[:, :, None]
-    if tensor.ndim != 3 or tensor.shape[2] not in (1, 3, 4) or min(tensor.shape[:2]) < 1:
-        raise PulidError(f"`{name}` {index} has shape {tuple(tensor.shape)}; expected height × width × 3 (RGB).")
-    if not (tensor.is_floating_point() or is_uint8):
-        dtype = str(tensor.dtype).replace("torch.", "")
-        raise PulidError(f"`{name}` {index} has {dtype} pixels; expected float 0..1 or uint8.")
-    tensor = tensor.float() / 255.0 if is_uint8 else tensor.float()
-    if not torch.isfinite(tensor).all():
-        raise PulidError(f"`{name}` {index} contains NaN or infinite pixel values; check the node that made it.")
-    if not is_uint8 and tensor.numel() and tensor.max() > IMAGE_RANGE_SLACK:
-        raise PulidError(f"`{name}` {index} has pixel values up to {tensor.max():.0f}: it looks like a 0..255 "
-                         f"image, but ComfyUI images are 0..1.")
-    if tensor.shape[2] == 1:
-        tensor = tensor.expand(-1, -1, 3)
-    return tensor[:, :, :3]
+def _to_float(image, name, index):
+    """HxWx3 RGB float32 tensor in [0, 1] (uint8 scaled) of a checked image."""
+    pixels = checked_pixels(image, f"`{name}` {index}")
+    return pixels.float() / 255.0 if pixels.dtype == torch.uint8 else pixels
 
 
 def _clip_pixels(image, size, device):

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from testkit import make_face_models as mfm
 from pulid.catalog import EVA_CLIP
-from pulid.clip_text import CONTEXT_LENGTH, PromptTokens, clean_prompt, load_clip_text, tokenize
+from pulid.clip_text import (CONTEXT_LENGTH, PromptTokens, clean_prompt, empty_prompt, load_clip_text, prompt_notes,
+                              tokenize)
 from pulid.errors import ModelFileError, PulidError, PulidFormatError
 from testkit.numerics import BUDGET, assert_close, error_ratio
 
@@ -209,6 +210,24 @@ def test_cleaned_words_are_what_clip_reads():
 def test_empty_prompt_names_prompt(model, prompt):
     with pytest.raises(PulidError, match="`prompt` is empty"):
         model.encode([prompt])
+
+
+def test_prompt_notes():
+    long_prompt = "word " * 90
+    notes = prompt_notes(["short", long_prompt])
+    assert [n.note for n in notes] == ["", "truncated: 77 of 92 tokens"]
+    assert notes[1].prompt == long_prompt
+
+
+def test_every_empty_prompt_error_is_one_message(model):
+    """One function words it; the prompt is quoted when it had characters, the reporting node opens it."""
+    for call, want in ((lambda: tokenize(["a cat", "(:1.2)"]), empty_prompt("(:1.2)")),
+                       (lambda: prompt_notes([""]), empty_prompt("")), (lambda: model.encode([]), empty_prompt())):
+        with pytest.raises(PulidError) as caught:
+            call()
+        assert str(caught.value) == str(want)
+    assert str(empty_prompt("(:1.2)")).startswith("`prompt` is empty") and "'(:1.2)'" in str(empty_prompt("(:1.2)"))
+    assert str(empty_prompt(where="Evaluate PuLID Batch")).startswith("Evaluate PuLID Batch: `prompt` is empty")
 
 
 def test_no_prompts_and_non_text(model):

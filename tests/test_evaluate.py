@@ -38,6 +38,14 @@ def test_bad_input_is_an_error_naming_it(changes, names, match):
     assert f"`{names}`" in str(caught.value) and "Evaluate PuLID Batch" in str(caught.value)
 
 
+def test_empty_prompt_is_the_librarys_message():
+    empty_prompt = pack_module("pulid.clip_text").empty_prompt
+    for prompt in ("", "embedding:style"):
+        with pytest.raises(errors.PulidError) as caught:
+            check(prompt=prompt)
+        assert str(caught.value) == str(empty_prompt(prompt, where="Evaluate PuLID Batch"))
+
+
 def test_labels_one_per_line_or_numbered():
     assert check() == ["image 0", "image 1", "image 2"]
     assert check(labels="") == ["image 0", "image 1", "image 2"]

@@ -13,8 +13,8 @@ import torch
 from testkit import make_face_models as mfm
 from pulid.errors import FaceNotFoundError, ModelFileError, PulidError, PulidFormatError
 from pulid.eva_clip import EVA_CLIP_MEAN, EVA_CLIP_STD
-from pulid.face import (FACE_CHOICES, FaceEncoder, mask_face, parse_face_choice, resize_long_side,
-                        resolve_providers, select_face, to_rgb_uint8)
+from pulid.detector import FACE_CHOICES, parse_face_choice, resolve_providers, select_face
+from pulid.face import FaceEncoder, mask_face, resize_long_side, to_rgb_uint8
 from testkit.numerics import assert_close
 
 SKINS = [(224, 172, 140), (204, 172, 140), (224, 192, 140)]  # all within the detector's skin range

@@ -16,6 +16,7 @@ folders_nodes = pack_module("nodes.folders")
 embeds_nodes = pack_module("nodes.embeds")
 apply_nodes = pack_module("nodes.apply")
 face = pack_module("pulid.face")
+detector = pack_module("pulid.detector")
 eva_clip = pack_module("pulid.eva_clip")
 similarity = pack_module("pulid.similarity")
 
@@ -164,9 +165,9 @@ def antelopev2_folder(folder, files):
 def test_incomplete_antelopev2_folder_has_one_wording(tmp_path, present, missing):
     folder = antelopev2_folder(tmp_path / "antelopev2", present)
     with pytest.raises(errors.ModelFileError) as err:
-        face.find_antelopev2(folder)
+        detector.find_antelopev2(folder)
     message = str(err.value)
-    assert message == str(face.antelopev2_not_found(folder, missing))
+    assert message == str(detector.antelopev2_not_found(folder, missing))
     assert message.startswith(f"insightface antelopev2 not found in {folder}: missing {', '.join(missing)}. Download")
     assert "models/insightface/models/antelopev2" in message and "fetch-models" in message
     assert_row_for(message)
@@ -177,9 +178,9 @@ def test_nested_antelopev2_folder_names_what_it_lacks(tmp_path):
     folder = str(tmp_path / "antelopev2")
     antelopev2_folder(os.path.join(folder, "antelopev2"), ["scrfd_10g_bnkps.onnx"])
     with pytest.raises(errors.ModelFileError, match=r"missing glintr100\.onnx\. Download"):
-        face.find_antelopev2(folder)
+        detector.find_antelopev2(folder)
     antelopev2_folder(os.path.join(folder, "antelopev2"), ["glintr100.onnx"])
-    assert face.find_antelopev2(folder)[1] == os.path.join(folder, "antelopev2", "glintr100.onnx")
+    assert detector.find_antelopev2(folder)[1] == os.path.join(folder, "antelopev2", "glintr100.onnx")
 
 
 def test_loader_node_folder_lookup_words_it_the_same(tmp_path, monkeypatch):
@@ -188,9 +189,9 @@ def test_loader_node_folder_lookup_words_it_the_same(tmp_path, monkeypatch):
     folders = [os.path.join(root, "models", "antelopev2") for root in roots]
     with pytest.raises(errors.ModelFileError) as err:  # no folder at all
         folders_nodes.insightface_dir("antelopev2")
-    assert str(err.value) == str(face.antelopev2_not_found(", ".join(folders)))
+    assert str(err.value) == str(detector.antelopev2_not_found(", ".join(folders)))
     assert_row_for(str(err.value))
     antelopev2_folder(folders[0], [])  # an empty folder: the face encoder's error names it and both files
     assert folders_nodes.insightface_dir("antelopev2") == folders[0]
-    antelopev2_folder(os.path.join(folders[1], "antelopev2"), face.ANTELOPE_FILES)  # complete, one level deeper
+    antelopev2_folder(os.path.join(folders[1], "antelopev2"), detector.ANTELOPE_FILES)  # complete, one level deeper
     assert folders_nodes.insightface_dir("antelopev2") == os.path.join(folders[1], "antelopev2")

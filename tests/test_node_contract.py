@@ -94,7 +94,7 @@ def test_values_the_issue_fixes(pack):
     assert enc["multi_image"][0] == ["auto", "concat", "mean", "stack"]
     assert (enc["noise"][1]["min"], enc["noise"][1]["max"], enc["noise"][1]["default"]) == (0.0, 1.0, 0.0)
     assert enc["skip_faceless"][1]["default"] is False
-    assert enc["face"][0] == list(sys.modules[PACK + ".pulid.face"].FACE_CHOICES)
+    assert enc["face"][0] == list(sys.modules[PACK + ".pulid.detector"].FACE_CHOICES)
     loader = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLFaceEncoderLoader"].INPUT_TYPES()["required"]
     assert loader["provider"][0] == ["auto", "CPU", "CUDA", "ROCM", "CoreML", "DirectML"]
     assert loader["insightface_model"][1]["default"] == "antelopev2"

@@ -10,7 +10,9 @@ from testkit import make_face_models as mfm
 from pulid.clip_text import load_clip_text
 from pulid.errors import PulidError
 from pulid.eva_clip import EVA_CLIP_MEAN, EVA_CLIP_STD, load_eva_clip
-from pulid.tradeoff import Clip, image_embeddings, preservation, prompt_adherence, prompt_notes
+from pulid.clip_text import empty_prompt
+from pulid.image_input import to_rgb_uint8
+from pulid.tradeoff import Clip, image_embeddings, preservation, preservation_from_embeddings, prompt_adherence
 from testkit.numerics import BUDGET, assert_close, error_ratio
 
 
@@ -96,6 +98,19 @@ def test_preservation_is_the_cosine_of_the_embeddings(clip):
     assert got == preservation(clip, None, baseline, embeddings=image_embeddings(clip.vision, images))
 
 
+def test_preservation_from_embeddings_is_preservation(clip):
+    """The plain function of two embedding batches: a baseline embedded once serves any later batch."""
+    images = [smooth(320, 256, seed=s) for s in (6, 7, 8)]
+    baseline = smooth(320, 256, seed=9)
+    e, b = image_embeddings(clip.vision, images), image_embeddings(clip.vision, [baseline])
+    got = preservation_from_embeddings(e, b)
+    assert got == preservation(clip, images, [baseline])  # the same float computation
+    assert_close(torch.tensor(got), e.double() @ b.double()[0], "elementwise", dtype=torch.float32, scale=1.0)
+    assert preservation_from_embeddings(e, e) == preservation_from_embeddings(e, torch.cat([e[:1], e[1:]]))
+    with pytest.raises(PulidError, match="`baseline` has 2 images for 3 images"):
+        preservation_from_embeddings(e, e[:2])
+
+
 def _text_pointing_at(text, prompt, target, seed=0):
     """A copy of the text tower whose projection sends `prompt` exactly onto `target` (unit, [D]) and every
     other prompt elsewhere: the prompt's pooled feature f (read with an identity projection) maps to target,
@@ -141,13 +156,6 @@ def test_prompt_adherence_matches_the_text_embeddings(clip):
                  scale=100.0)
 
 
-def test_prompt_notes():
-    long_prompt = "word " * 90
-    notes = prompt_notes(["short", long_prompt])
-    assert [n.note for n in notes] == ["", "truncated: 77 of 92 tokens"]
-    assert notes[1].prompt == long_prompt
-
-
 # ----------------------------------------------------------------------------------- errors
 def test_errors_name_the_input(clip):
     image = smooth(64, 64, seed=12)
@@ -175,3 +183,23 @@ def test_errors_name_the_input(clip):
     for call, message in cases:
         with pytest.raises(PulidError, match=message):
             call()
+
+
+def test_image_errors_are_the_face_pipelines(clip):
+    """The CLIP measures and the face pipeline check an image with one function: after the image's name, the
+    same words."""
+    bad = [np.full((8, 8, 3), np.nan, np.float32), np.full((8, 8, 3), 200.0, np.float32),
+           np.zeros((8, 8, 5), np.float32), np.zeros((8, 8, 3), np.int64), torch.zeros(8, 8, 3, dtype=torch.int32),
+           "a string"]
+    for image in bad:
+        with pytest.raises(PulidError) as measured:
+            image_embeddings(clip.vision, [image])
+        with pytest.raises(PulidError) as encoded:
+            to_rgb_uint8(image, image_index=0)
+        assert str(measured.value).removeprefix("`images` 0") == str(encoded.value).removeprefix("Image 0")
+
+
+def test_no_prompt_is_the_one_empty_prompt_error(clip):
+    with pytest.raises(PulidError) as caught:
+        prompt_adherence(clip, [smooth(64, 64, seed=1)], [])
+    assert str(caught.value) == str(empty_prompt())

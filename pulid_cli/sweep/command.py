@@ -84,16 +84,15 @@ def check_faces(models, faces, providers="CPU"):
 
 
 def load_scorers(models, eva_path, device="cpu"):
-    """(face encoder, both CLIP towers) for the scores: loaded once rendering is over."""
-    from pulid.clip_text import load_clip_text
+    """(face encoder, both CLIP towers) for the scores, loaded once rendering is over, with one read of the
+    EVA-CLIP file: the face encoder takes the vision tower that read gave."""
     from pulid.face import FaceEncoder
-    from pulid.tradeoff import Clip
+    from pulid.tradeoff import load_clip
 
-    encoder = FaceEncoder(str(eva_path), str(models / ANTELOPEV2.folder), str(models / FACEXLIB_DETECTION.folder),
+    clip = load_clip(str(eva_path), device=device)
+    encoder = FaceEncoder(clip.vision, str(models / ANTELOPEV2.folder), str(models / FACEXLIB_DETECTION.folder),
                           providers="CPU" if device == "cpu" else "auto", device=device)
-    weight = next(encoder.eva.parameters())  # the text tower runs where and as the vision tower does (--device)
-    text = load_clip_text(str(eva_path), device=weight.device, dtype=weight.dtype)
-    return encoder, Clip(vision=encoder.eva, text=text)
+    return encoder, clip
 
 
 def workflow_defaults(inputs, workflow, values) -> dict:
@@ -102,7 +101,13 @@ def workflow_defaults(inputs, workflow, values) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """This process's peak resident memory so far, in MB: VmHWM where /proc has it (ru_maxrss would also count the
+    process this one was forked from before its exec), else ru_maxrss (KiB on Linux, bytes on macOS)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 

@@ -92,52 +92,42 @@ def load_image(path):
 
 
 def score(jobs, folder, faces, encoder, clip, batch=8) -> dict:
-    """{job: Row-values (likeness, adherence, preservation, note)} for rendered `jobs` (images in `folder`)."""
+    """{job: Row-values (likeness, adherence, preservation, note)} for rendered `jobs` (images in `folder`).
+
+    Scored by pulid.scoring.score_batch, as Evaluate PuLID Batch scores, in chunks of one face (its photo is
+    the reference). Baselines first, so each is embedded once however many PuLID images share it; one scored
+    in an earlier run (not in `jobs`) is embedded when first needed.
+    """
+    import itertools
+
     import torch
-    from pulid.similarity import face_similarity
-    from pulid.tradeoff import image_embeddings, preservation, prompt_adherence
+    from pulid.scoring import score_batch
+    from pulid.tradeoff import image_embeddings
 
-    results = {job: {"likeness": None, "adherence": None, "preservation": None, "note": ""} for job in jobs}
-    # Baselines first, so each is embedded once however many PuLID images share it; one scored in an earlier
-    # run (not in `jobs`) is embedded when first needed.
-    jobs = sorted(jobs, key=lambda job: not job.baseline)
-    baseline_embeddings = {}
-    for start in range(0, len(jobs), batch):
-        chunk = jobs[start:start + batch]
-        images = [load_image(folder / job.name) for job in chunk]
-        embeddings = image_embeddings(clip.vision, images)  # once for both measures
-        adherence = prompt_adherence(clip, images, [job.prompt for job in chunk], embeddings=embeddings)
-        for job, value, embedding in zip(chunk, adherence, embeddings):
-            results[job]["adherence"] = float(value)
-            if job.baseline:
-                baseline_embeddings[job.name] = embedding
-        pulid = [i for i, job in enumerate(chunk) if not job.baseline]
-        missing = sorted({chunk[i].baseline_job.name for i in pulid} - set(baseline_embeddings))
-        if missing:
-            found = image_embeddings(clip.vision, [load_image(folder / name) for name in missing])
-            baseline_embeddings.update(zip(missing, found))
-        if pulid:
-            base = torch.stack([baseline_embeddings[chunk[i].baseline_job.name] for i in pulid])
-            kept = preservation(clip, None, None, embeddings=embeddings[pulid], baseline_embeddings=base)
-            for i, value in zip(pulid, kept):
-                results[chunk[i]]["preservation"] = float(value)
-        pulid = [(chunk[i], images[i]) for i in pulid]
-        for face in {job.face for job, _ in pulid}:
-            mine = [(job, image) for job, image in pulid if job.face == face]
-            _, found = face_similarity(encoder, [load_image(faces[face])], [image for _, image in mine])
-            for (job, _), result in zip(mine, found):
-                results[job]["likeness"] = result.similarity
-    notes = prompt_notes(sorted({job.prompt for job in jobs}))
-    for job in jobs:
-        results[job]["note"] = notes.get(job.prompt, "")
+    results = dict.fromkeys(jobs)
+    baselines = {}  # file name -> CLIP embedding
+    ordered = sorted(jobs, key=lambda job: (not job.baseline, job.face or ""))
+    for face, group in itertools.groupby(ordered, key=lambda job: job.face):
+        group = list(group)
+        references = None if face is None else [load_image(faces[face])]
+        for start in range(0, len(group), batch):
+            chunk = group[start:start + batch]
+            base = None
+            if face is not None:
+                missing = sorted({job.baseline_job.name for job in chunk} - set(baselines))
+                if missing:
+                    found = image_embeddings(clip.vision, [load_image(folder / name) for name in missing])
+                    baselines.update(zip(missing, found))
+                base = torch.stack([baselines[job.baseline_job.name] for job in chunk])
+            scores = score_batch(clip, [load_image(folder / job.name) for job in chunk], [job.prompt for job in chunk],
+                                 encoder=encoder, references=references, baseline_embeddings=base)
+            for i, job in enumerate(chunk):
+                if job.baseline:
+                    baselines[job.name] = scores.embeddings[i]
+                results[job] = {"likeness": scores.likeness[i], "adherence": scores.adherence[i],
+                                "preservation": None if base is None else scores.preservation[i],
+                                "note": scores.notes[i]}
     return results
-
-
-def prompt_notes(prompts) -> dict:
-    """{prompt: "truncated: 77 of N tokens" or ""}: what CLIP reads of each prompt."""
-    from pulid.tradeoff import prompt_notes as notes
-
-    return {p: n.note for p, n in zip(prompts, notes(prompts))} if prompts else {}
 
 
 def mean_sd(values):
