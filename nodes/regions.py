@@ -87,13 +87,13 @@ class PuLIDSDXLCropFace:
     DESCRIPTION = ("Crops the chosen face(s) of each picture to a square with context around them and resizes it "
                    "to the working size, for a detail pass at a resolution SDXL can draw a likeness at. Outputs "
                    "the crop, the feathered face mask in crop space (for SetLatentNoiseMask or "
-                   "InpaintModelConditioning) and the geometry Paste Face (SDXL) puts the result back with.")
+                   "InpaintModelConditioning) and the geometry PuLID Paste Face (SDXL) puts the result back with.")
     CATEGORY = "PuLID"
     RETURN_TYPES = ("IMAGE", "MASK", FACE_CROP)
     RETURN_NAMES = ("crop", "mask", "geometry")
     OUTPUT_TOOLTIPS = ("The face crop of each picture, working_size x working_size.",
                        "The feathered face mask in crop space: where the detail pass may change the picture.",
-                       "Where each crop came from: connect it to Paste Face (SDXL).")
+                       "Where each crop came from: connect it to PuLID Paste Face (SDXL).")
     FUNCTION = "crop"
 
     @classmethod
@@ -146,11 +146,11 @@ class PuLIDSDXLPasteFace:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "images": ("IMAGE", {"tooltip": "The original pictures, the ones Crop Face (SDXL) cut from."}),
+            "images": ("IMAGE", {"tooltip": "The original pictures, the ones PuLID Crop Face (SDXL) cut from."}),
             "crop": ("IMAGE", {
                 "tooltip": "The detailed crops (e.g. from VAE Decode), one per picture, any size: each is resized "
                            "back to its box."}),
-            "geometry": (FACE_CROP, {"tooltip": "From Crop Face (SDXL)."}),
+            "geometry": (FACE_CROP, {"tooltip": "From PuLID Crop Face (SDXL)."}),
         }}
 
     def paste(self, images, crop, geometry):
