@@ -10,6 +10,9 @@ Public API (names are stable):
 - load_clip_text / Clip / prompt_adherence / preservation: the EVA02-CLIP text tower (from the same file as the
   vision tower) and the trade-off's two other measures, CLIP-T and similarity to a baseline.
 - ChartPoint / tradeoff_chart: likeness against prompt adherence, coloured by preservation.
+- REGION_CHOICES / detect_faces / face_mask / face_masks / crop_box / Box / MaskShape: the faces of existing
+  pictures (detector only), their feathered masks and square crop boxes.
+- CropSettings / FaceCrop / crop_faces / paste_faces: the two ends of a face detail pass.
 
 Every name is imported on first use (PEP 562), so `import pulid` and its light modules (errors, catalog) cost
 nothing: the command line's doctor must start, and report what is missing, on an install without torch,
@@ -31,6 +34,9 @@ _MODULES = {
     "face_similarity": "similarity",
     "SITES": "sites",
     "Clip": "tradeoff", "preservation": "tradeoff", "prompt_adherence": "tradeoff",
+    "Box": "regions", "MaskShape": "regions", "REGION_CHOICES": "regions", "crop_box": "regions",
+    "detect_faces": "regions", "face_mask": "regions", "face_masks": "regions",
+    "CropSettings": "face_crop", "FaceCrop": "face_crop", "crop_faces": "face_crop", "paste_faces": "face_crop",
 }
 """Each public name -> the module of this package that defines it."""
 
@@ -40,6 +46,8 @@ __all__ = [
     "FaceNotFoundError", "ModelFileError", "PulidError", "PulidFormatError", "load_eva_clip",
     "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
     "ClipText", "load_clip_text", "Clip", "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart",
+    "Box", "MaskShape", "REGION_CHOICES", "crop_box", "detect_faces", "face_mask", "face_masks",
+    "CropSettings", "FaceCrop", "crop_faces", "paste_faces",
 ]
 
 
