@@ -12,6 +12,9 @@ Public API (names are stable):
 - load_clip: both EVA02-CLIP towers from one read of the file.
 - score_batch / BatchScores: likeness, prompt adherence and preservation of a batch (the Evaluate node's numbers).
 - ChartPoint / tradeoff_chart: likeness against prompt adherence, coloured by preservation.
+- REGION_CHOICES / detect_faces / face_mask / face_masks / crop_box / Box / MaskShape: the faces of existing
+  pictures (detector only), their feathered masks and square crop boxes.
+- CropSettings / FaceCrop / crop_faces / paste_faces: the two ends of a face detail pass.
 
 Every name is imported on first use (PEP 562), so `import pulid` and its light modules (errors, catalog) cost
 nothing: the command line's doctor must start, and report what is missing, on an install without torch,
@@ -34,6 +37,9 @@ _MODULES = {
     "SITES": "sites",
     "Clip": "tradeoff", "load_clip": "tradeoff", "preservation": "tradeoff", "prompt_adherence": "tradeoff",
     "BatchScores": "scoring", "score_batch": "scoring",
+    "Box": "regions", "MaskShape": "regions", "REGION_CHOICES": "regions", "crop_box": "regions",
+    "detect_faces": "regions", "face_mask": "regions", "face_masks": "regions",
+    "CropSettings": "face_crop", "FaceCrop": "face_crop", "crop_faces": "face_crop", "paste_faces": "face_crop",
 }
 """Each public name -> the module of this package that defines it."""
 
@@ -44,6 +50,8 @@ __all__ = [
     "FACE_CHOICES", "FaceEncoder", "FaceFeatures", "face_similarity", "SITES",
     "ClipText", "load_clip_text", "Clip", "prompt_adherence", "preservation", "ChartPoint", "tradeoff_chart",
     "load_clip", "score_batch", "BatchScores",
+    "Box", "MaskShape", "REGION_CHOICES", "crop_box", "detect_faces", "face_mask", "face_masks",
+    "CropSettings", "FaceCrop", "crop_faces", "paste_faces",
 ]
 
 

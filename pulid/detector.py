@@ -150,7 +150,7 @@ def load_onnx(path, task, providers):
 
 
 class FaceDetector:
-    """SCRFD at 640x640, threshold 0.5, as the official pipeline detects."""
+    """SCRFD, threshold 0.5, at 640x640 unless a call asks for another detection size."""
 
     def __init__(self, insightface_dir, providers=None):
         detector_path, _ = find_antelopev2(insightface_dir)
@@ -159,13 +159,18 @@ class FaceDetector:
         # insightface may build its fixed-size session on first use: do it now, not in a call.
         self.model.detect(np.zeros((DET_SIZE[1], DET_SIZE[0], 3), np.uint8), max_num=0)
 
-    def detect(self, image, image_index=None):
-        """The faces of ``image`` (RGB, uint8 or float 0..1, as given: no resize), in the detector's order."""
-        return self.detect_bgr(cv2.cvtColor(to_rgb_uint8(image, image_index), cv2.COLOR_RGB2BGR))
+    def detect(self, image, image_index=None, size=None):
+        """The faces of ``image`` (RGB, uint8 or float 0..1, as given: no resize), in the detector's order.
 
-    def detect_bgr(self, bgr):
+        ``size``: the square side SCRFD letterboxes the picture into for this call (default: 640, as the face
+        encoder). A model exported with a fixed input size keeps its own (insightface ignores the request).
+        """
+        return self.detect_bgr(cv2.cvtColor(to_rgb_uint8(image, image_index), cv2.COLOR_RGB2BGR), size)
+
+    def detect_bgr(self, bgr, size=None):
         """The faces of a BGR uint8 picture (what insightface reads), without embeddings."""
-        boxes, kpss = self.model.detect(bgr, max_num=0)
+        input_size = None if size is None else (int(size), int(size))
+        boxes, kpss = self.model.detect(bgr, input_size=input_size, max_num=0)
         return [DetectedFace(bbox=tuple(float(v) for v in boxes[i, :4]), score=float(boxes[i, 4]),
                              kps=np.asarray(kpss[i], np.float32), embedding=None)
                 for i in range(boxes.shape[0])]

@@ -44,16 +44,34 @@ def checked_pixels(image, which) -> torch.Tensor:
         if not tensor.is_floating_point():
             raise PulidError(f"{which} has {str(tensor.dtype).replace('torch.', '')} pixels; expected float 0..1 "
                              f"or uint8.")
-        tensor = tensor.float()
-        if not torch.isfinite(tensor).all():
-            raise PulidError(f"{which} contains NaN or infinite pixel values; check the node that made it.")
-        if tensor.numel() and tensor.max() > IMAGE_RANGE_SLACK:
-            raise PulidError(f"{which} has pixel values up to {tensor.max():.0f}: it looks like a 0..255 image, but "
-                             f"ComfyUI images are 0..1. The node that made it scaled it wrongly; divide it by 255 "
-                             f"(or load the photo with Load Image).")
+        tensor = _check_float_range(tensor.float(), which)
     if tensor.shape[2] == 1:
         return tensor.expand(-1, -1, 3)
     return tensor[:, :, :3]
+
+
+def checked_batch(images, name="images") -> torch.Tensor:
+    """A ComfyUI IMAGE batch [B, H, W, C] with at least one picture, its pixels checked as checked_pixels checks
+    them; errors name the input (`name`)."""
+    which = f"`{name}`"
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise PulidError(f"{which} must be an IMAGE batch [batch, height, width, channels], got {shape}.")
+    if images.shape[0] == 0:
+        raise PulidError(f"{which} is empty: the node before it produced no picture.")
+    _check_float_range(images, which)
+    return images
+
+
+def _check_float_range(tensor, which):
+    """`tensor` unless it holds NaN/inf or looks like a 0..255 picture in float (an error naming `which`)."""
+    if not torch.isfinite(tensor).all():
+        raise PulidError(f"{which} contains NaN or infinite pixel values; check the node that made it.")
+    if tensor.numel() and tensor.max() > IMAGE_RANGE_SLACK:
+        raise PulidError(f"{which} has pixel values up to {tensor.max():.0f}: it looks like a 0..255 image, but "
+                         f"ComfyUI images are 0..1. The node that made it scaled it wrongly; divide it by 255 "
+                         f"(or load the photo with Load Image).")
+    return tensor
 
 
 def to_rgb_uint8(image, image_index=None) -> np.ndarray:
