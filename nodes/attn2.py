@@ -184,8 +184,35 @@ class SigmaWindow:
     def contains(self, sigma):
         return self.sigma_end <= sigma <= self.sigma_start
 
+    def missed_by(self, sigmas):
+        """True when no sampled step falls in the window: `sigmas` are a sampler's, one per step plus the one it
+        ends at. With denoise d only the schedule after 1 - d is sampled, so an end_at below 1 - d (or a start_at
+        after the last step) applies the identity nowhere."""
+        steps = [float(s) for s in sigmas[:-1]]
+        return bool(steps) and not any(self.contains(sigma) for sigma in steps)
+
+    def missed_text(self, sigmas, sampling):
+        """What to tell the user when `missed_by(sigmas)`: the window, where sampling starts, the fix."""
+        first = sigma_to_fraction(sampling, float(sigmas[0]))
+        return (f"PuLID: start_at {self.start_at:g} .. end_at {self.end_at:g} misses every sampled step: this "
+                f"sampler's first step is at {first:.2f} of the schedule (a denoise below 1 samples only its end, from "
+                f"about 1 - denoise), so the identity is not applied. Raise end_at above {first:.2f}.")
+
     def __deepcopy__(self, memo):
         return self
+
+
+def sigma_to_fraction(sampling, sigma, steps=40):
+    """The schedule fraction (Apply PuLID's start_at/end_at scale) of `sigma`: percent_to_sigma inverted by bisection,
+    as ComfyUI's model samplings only go from fraction to sigma (sigma falls as the fraction grows)."""
+    low, high = 0.0, 1.0
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if float(sampling.percent_to_sigma(middle)) > sigma:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 _LAST_SIGMAS = [None, 0.0]  # the sigmas tensor of the step being sampled, and its value

@@ -9,6 +9,7 @@ import logging
 
 from ..pulid.errors import PulidError
 from ..pulid.sites import CONTEXT_DIM
+from . import runtime
 from .attn2 import SigmaWindow, build_patches
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,21 @@ def attention_function():
     return attention
 
 
+def window_check(window):
+    """An OUTER_SAMPLE wrapper that warns (log and the sampler node's text) when the sampled steps miss the window:
+    at denoise d a sampler samples only the schedule after 1 - d, which start_at/end_at know nothing of."""
+    def check(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+        sampling = executor.class_obj.model_patcher.get_model_object("model_sampling")
+        window.resolve(sampling)
+        if window.missed_by(sigmas):
+            text = window.missed_text(sigmas, sampling)
+            log.warning("%s", text)
+            runtime.show_text(text)
+        return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+
+    return check
+
+
 def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at, mask=None):
     """A clone of `model` with the identity term at all 70 SDXL cross-attention sites."""
     import comfy.patcher_extension
@@ -76,6 +92,8 @@ def patch_model(model, pulid, embeds, weight, num_zero, ortho, start_at, end_at,
     # the window is resolved again from that model's sampling, so node order does not matter.
     patched.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_PRE_RUN, "pulid_sdxl",
                                   lambda sampled: window.resolve(sampled.get_model_object("model_sampling")))
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, "pulid_sdxl",
+                                 window_check(window))
     log.info("PuLID %s applied at %d sites (weight %s, num_zero %d, ortho %s), chained over %d existing",
              pulid.version, len(patches), weight, num_zero, ortho, sum(k in existing for k in patches))
     return patched

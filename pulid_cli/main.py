@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from pulid.catalog import PULID_V1_1
 from pulid.errors import PulidError
 
 log = logging.getLogger(__name__)
@@ -82,22 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--server", metavar="URL", help="a running ComfyUI, e.g. http://127.0.0.1:8188")
     gen.add_argument("--face", required=True, help="photo of the face to keep")
     gen.add_argument("--prompt", required=True, help="what to draw")
-    gen.add_argument("--negative", default=None, help="negative prompt")
     gen.add_argument("--out", required=True, help="output PNG")
-    gen.add_argument("--checkpoint", help="SDXL checkpoint in models/checkpoints "
-                                          "(default: the first one found)")
-    gen.add_argument("--pulid-file", help="PuLID file in models/pulid (default pulid_v1.1)")
-    gen.add_argument("--steps", type=int)
-    gen.add_argument("--cfg", type=float)
     gen.add_argument("--seed", type=int)
     gen.add_argument("--weight", type=float, help="PuLID identity weight")
     gen.add_argument("--method", help="PuLID method (fidelity, style, ...)")
-    gen.add_argument("--width", type=int)
-    gen.add_argument("--height", type=int)
     gen.add_argument("--models-dir", help="with --comfyui: models folder to use instead of <ComfyUI>/models")
-    gen.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
     gen.add_argument("--workflow", help="API-format workflow JSON (default: the pack's basic one)")
-    gen.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")
+    _render_flags(gen)
 
     sw = sub.add_parser(
         "sweep", help="render and score a grid: faces x prompts x weights x methods x seeds",
@@ -122,20 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", required=True, help="output folder (its sweep.json says which sweep it holds)")
     sw.add_argument("--models-dir", help="models folder the servers use (the scores load the same files); "
                                          "default <ComfyUI>/models with --comfyui")
-    sw.add_argument("--checkpoint", help="SDXL checkpoint in models/checkpoints (default: the first one found)")
-    sw.add_argument("--pulid-file", help="PuLID file in models/pulid (default pulid_v1.1)")
-    sw.add_argument("--steps", type=int)
-    sw.add_argument("--cfg", type=float)
-    sw.add_argument("--width", type=int)
-    sw.add_argument("--height", type=int)
-    sw.add_argument("--negative", default=None, help="negative prompt")
     sw.add_argument("--per-server", type=int, default=sweep_scheduler.PER_SERVER,
                     help=f"jobs in flight on each server at a time (default {sweep_scheduler.PER_SERVER}: one "
                          f"rendering, one waiting)")
     sw.add_argument("--device", default="cpu", help="where the scores are computed (default cpu)")
-    sw.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
-    sw.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")
+    _render_flags(sw)
     return parser
+
+
+def _render_flags(parser):
+    """The settings of the basic workflow and of a ComfyUI the command starts, shared by generate and sweep."""
+    parser.add_argument("--negative", default=None, help="negative prompt")
+    parser.add_argument("--checkpoint", help="SDXL checkpoint in models/checkpoints (default: the first one found)")
+    parser.add_argument("--pulid-file",
+                        help=f"PuLID file in models/{PULID_V1_1.folder} (default {PULID_V1_1.filename})")
+    for flag, kind in (("--steps", int), ("--cfg", float), ("--width", int), ("--height", int)):
+        parser.add_argument(flag, type=kind)
+    parser.add_argument("--extra-model-paths", help="with --comfyui: an extra_model_paths.yaml to load as well")
+    parser.add_argument("--cpu", action="store_true", help="with --comfyui: run on CPU even when a GPU is present")
 
 
 def _run_fetch(args) -> int:

@@ -487,3 +487,25 @@ def test_window_is_resolved_again_for_the_model_that_is_sampled(parts):
     assert patch.active(opts(sigma=4.0)) and not patch.active(opts(sigma=6.0))
     window.resolve(Sampling(20.0))  # the sampled model's sampling: 0.5 of the schedule is now sigma 10
     assert clone.active(opts(sigma=6.0)) and not clone.active(opts(sigma=11.0))
+
+
+class LinearSampling:
+    """A model sampling whose sigma falls linearly from 10 at fraction 0 to 0 at fraction 1."""
+
+    @staticmethod
+    def percent_to_sigma(percent):
+        return 10.0 * (1.0 - percent)
+
+
+def test_window_missed_when_the_sampled_steps_start_after_end_at():
+    """At denoise 0.5 a sampler's sigmas start half way down the schedule (5 here): a window ending at 0.4 (sigma 6)
+    misses every step; one ending at 0.6 (sigma 4) holds the first; the last sigma (where sampling ends) is no step."""
+    sampled = [5.0, 2.5, 0.0]
+    early = SigmaWindow.from_fractions(0.0, 0.4, LinearSampling())
+    assert early.missed_by(sampled) and not early.missed_by([9.0, 5.0, 0.0])
+    assert not SigmaWindow.from_fractions(0.0, 0.6, LinearSampling()).missed_by(sampled)
+    assert SigmaWindow.from_fractions(0.9, 1.0, LinearSampling()).missed_by([5.0, 2.5, 0.5])  # ends before start_at
+    assert not early.missed_by([0.0])  # no step at all: nothing to warn about
+    text = early.missed_text(sampled, LinearSampling())
+    assert "end_at 0.4 misses every sampled step" in text and "first step is at 0.50 of the schedule" in text
+    assert text.endswith("Raise end_at above 0.50.")

@@ -4,7 +4,9 @@ The results are taken from the graph by a capture node registered in this proces
 output node that keeps its inputs), so the pasted pictures are compared as the float tensors the nodes made,
 bit for bit, not through an 8-bit PNG.
 """
+import logging
 import os
+import re
 import sys
 
 import cv2
@@ -203,6 +205,23 @@ def test_detail_pass_leaves_every_pixel_outside_the_mask_untouched(host):
     outside = geometry.mask == 0
     assert torch.equal(pasted[outside], original[outside])
     assert (pasted != original).any(-1)[~outside].any(), "the detail pass changed nothing"
+
+
+@pytest.mark.parametrize("end_at,warned", [(0.4, True), (0.6, False)])
+def test_window_warning_when_end_at_is_below_one_minus_denoise(host, caplog, end_at, warned):
+    """At denoise 0.5 the sampler samples the second half of the schedule: an end_at of 0.4 applies the identity
+    at no step, and says so; 0.6 reaches the first sampled steps and says nothing. 8 steps: the first sampled step
+    is then near 0.5 (with 2 it would be at 0.67, after 0.6 too: the warning follows the steps, not 1 - denoise)."""
+    prompt = detail_prompt("small_face.png")
+    prompt["7"]["inputs"]["end_at"] = end_at
+    prompt["13"]["inputs"]["steps"] = 8
+    with caplog.at_level(logging.WARNING):
+        run(host, prompt, outputs=("21",))
+    found = [r.getMessage() for r in caplog.records if "misses every sampled step" in r.getMessage()]
+    assert bool(found) == warned, found
+    if warned:
+        assert f"end_at {end_at:g}" in found[0], found[0]
+        assert re.search(r"Raise end_at above 0\.(5[0-5])\.$", found[0]), found[0]
 
 
 @pytest.mark.parametrize("case,message", [
