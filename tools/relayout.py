@@ -58,8 +58,8 @@ def _single_identity():
 
 
 KNOBS = ("The three knobs:\n"
-         "- weight (Apply): lower it (0.6 to 0.8) when the prompt's style is lost, raise it (up to 1.2) for a "
-         "closer likeness.\n"
+         "- weight (Apply): 0.8 is the official v1.1 value; lower it (to 0.6) when the prompt's style is lost, "
+         "raise it (up to 1.2) for a closer likeness.\n"
          "- method: fidelity for likeness, style when the prompt matters more.\n"
          "- the photo (Load Image): one sharp, front-lit face; a batch of photos of the same person averages out.")
 NOTES = {
