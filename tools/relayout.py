@@ -118,7 +118,7 @@ def plans():
                      [(13, 70), (12, 420), ("note", 600)],
                      [(14, 70), (15, 190)]],
             groups=[("Models", [1, 2, 3]), ("Masks", [8, 9]), ("Identity (PuLID)", [4, 5, 6, 7, 20, 21]),
-                    ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample & save", [12, 13, 14, 15])],
+                    ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample", [12, 13]), ("Save", [14, 15])],
             sizes={4: (224, 314), 5: (224, 314), 10: (220, 90), 11: (220, 90)}),
         "pulid_similarity_sweep": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
@@ -129,7 +129,7 @@ def plans():
                      [(20, 70), (21, 400), ("note", 620)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
                     ("Apply (PuLID)", [6, 7, 8]),
-                    ("Sample, score & save", [13, 14, 15, 16, 17, 18, 19, 20, 21])],
+                    ("Sample", [13, 14, 15]), ("Score", [16, 17, 18, 19]), ("Results", [20, 21])],
             sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"),
                                                       (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
@@ -143,7 +143,7 @@ def plans():
                      [(25, 70), (26, 360), ("note", 650)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
                     ("Apply (PuLID)", [6, 7]),
-                    ("Sample, evaluate & save", [14, 15, 18, 19, 22, 23, 24, 25, 26])],
+                    ("Sample", [14, 15, 18, 19, 23]), ("Evaluate", [22, 24]), ("Results", [25, 26])],
             sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"), (13, "KSampler"),
                                                       (14, "KSampler"), (15, "KSampler"), (25, "SaveImage"),
                                                       (26, "SaveImage"), ("note", "Note"))}
