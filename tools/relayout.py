@@ -33,6 +33,8 @@ SIZES = {
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
+    "PuLIDSDXLCropFace": (224, 230), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
+    "SetLatentNoiseMask": (170, 46),
 }
 
 
@@ -82,6 +84,10 @@ NOTES = {
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
                               "- the photo: one sharp, front-lit face.",
+    "pulid_face_fix": "Give a picture that exists this face (the rest stays as it is):\n- Picture: the picture to "
+                      "fix; Face photo: one sharp, front-lit face.\n- denoise (KSampler): 0.55 keeps the pose and "
+                      "light; raise it (to 0.7) for a closer likeness, lower it when the face changes too much.\n"
+                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several.",
     "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
                       "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
                       "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
@@ -134,6 +140,15 @@ def plans():
                                                       (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
+        "pulid_face_fix": Plan(
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
+                     [(8, 70), (5, 580)],
+                     [(9, 70), (7, 580)],
+                     [(12, 70), (16, 170), (10, 490), (11, 645)],
+                     [(13, 70), (14, 390), ("note", 520)],
+                     [(17, 70), (15, 230)]],
+            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16]),
+                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15])]),
         "pulid_tradeoff": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
