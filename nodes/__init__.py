@@ -9,6 +9,7 @@ from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
 from .encode import PuLIDSDXLEncodeFace
 from .evaluate import PuLIDSDXLEvaluate
 from .loaders import PuLIDSDXLFaceEncoderLoader, PuLIDSDXLModelLoader
+from .regions import PuLIDSDXLCropFace, PuLIDSDXLFaceMask, PuLIDSDXLPasteFace
 from .similarity import PuLIDSDXLFaceSimilarity
 
 NODE_CLASS_MAPPINGS = {
@@ -21,6 +22,9 @@ NODE_CLASS_MAPPINGS = {
     "PuLIDSDXLLoadEmbeds": PuLIDSDXLLoadEmbeds,
     "PuLIDSDXLFaceSimilarity": PuLIDSDXLFaceSimilarity,
     "PuLIDSDXLEvaluate": PuLIDSDXLEvaluate,
+    "PuLIDSDXLFaceMask": PuLIDSDXLFaceMask,
+    "PuLIDSDXLCropFace": PuLIDSDXLCropFace,
+    "PuLIDSDXLPasteFace": PuLIDSDXLPasteFace,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -33,6 +37,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDSDXLLoadEmbeds": "Load PuLID Embeddings (SDXL)",
     "PuLIDSDXLFaceSimilarity": "Face Similarity (PuLID SDXL)",
     "PuLIDSDXLEvaluate": "Evaluate PuLID Batch (SDXL)",
+    "PuLIDSDXLFaceMask": "PuLID Face Mask (SDXL)",
+    "PuLIDSDXLCropFace": "PuLID Crop Face (SDXL)",
+    "PuLIDSDXLPasteFace": "PuLID Paste Face (SDXL)",
 }
 
 folders.register_folders()

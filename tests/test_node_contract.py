@@ -12,7 +12,7 @@ import pytest
 from testkit.pack import PACK, import_pack
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
-OUR_TYPES = {"PULID_SDXL_MODEL", "PULID_SDXL_FACE_ENCODER", "PULID_SDXL_EMBEDS"}
+OUR_TYPES = {"PULID_SDXL_MODEL", "PULID_SDXL_FACE_ENCODER", "PULID_SDXL_EMBEDS", "PULID_SDXL_FACE_CROP"}
 HOST_TYPES = {"MODEL", "IMAGE", "MASK"}
 
 CONTRACT = {  # node id -> (display name, required inputs in order, optional inputs, outputs)
@@ -31,6 +31,12 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
                             ["FLOAT", "STRING", "IMAGE"]),
     "PuLIDSDXLEvaluate": ("Evaluate PuLID Batch (SDXL)", ["face_encoder", "reference", "images", "prompt", "face"],
                           ["baseline", "labels"], ["FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "IMAGE"]),
+    "PuLIDSDXLFaceMask": ("PuLID Face Mask (SDXL)", ["face_encoder", "images", "face", "grow", "shape", "feather"], [],
+                          ["MASK", "INT"]),
+    "PuLIDSDXLCropFace": ("PuLID Crop Face (SDXL)", ["face_encoder", "images", "face", "context", "working_size", "grow",
+                                                     "shape", "feather", "skip_faceless"], ["mask"],
+                          ["IMAGE", "MASK", "PULID_SDXL_FACE_CROP"]),
+    "PuLIDSDXLPasteFace": ("PuLID Paste Face (SDXL)", ["images", "crop", "geometry"], [], ["IMAGE"]),
 }
 
 
@@ -98,6 +104,19 @@ def test_values_the_issue_fixes(pack):
     loader = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLFaceEncoderLoader"].INPUT_TYPES()["required"]
     assert loader["provider"][0] == ["auto", "CPU", "CUDA", "ROCM", "CoreML", "DirectML"]
     assert loader["insightface_model"][1]["default"] == "antelopev2"
+    regions = sys.modules[PACK + ".pulid.regions"]
+    assert regions.REGION_CHOICES == list(sys.modules[PACK + ".pulid.face"].FACE_CHOICES) + ["all"]
+    mask = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLFaceMask"].INPUT_TYPES()["required"]
+    crop = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLCropFace"].INPUT_TYPES()["required"]
+    assert mask["face"][0] == crop["face"][0] == regions.REGION_CHOICES
+    assert {k: mask[k][1]["default"] for k in ("face", "grow", "shape", "feather")} == {
+        "face": "all", "grow": 1.3, "shape": "ellipse", "feather": 16}
+    assert {k: crop[k][1]["default"] for k in ("face", "context", "working_size", "grow", "shape", "feather",
+                                                "skip_faceless")} == {
+        "face": "largest", "context": 2.0, "working_size": 1024, "grow": 1.3, "shape": "ellipse", "feather": 24,
+        "skip_faceless": False}
+    assert (crop["working_size"][1]["min"], crop["working_size"][1]["step"]) == (256, 8)
+    assert mask["shape"][0] == crop["shape"][0] == ["ellipse", "box"]
 
 
 def test_encode_does_not_take_apply_settings(pack):
