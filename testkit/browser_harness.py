@@ -55,6 +55,8 @@ FRONTEND_SETTINGS = {
     "Comfy.Notification.ShowVersionUpdates": False,
     "Comfy.Workflow.ShowMissingNodesWarning": True,
     "Comfy.Workflow.ShowMissingModelsWarning": True,
+    # The coach marks (1.4x on) that open with app mode and a first run would cover the app's Run button.
+    "Comfy.OnboardingCoachmarks.Seen": ["appMode", "firstRun"],
     # Pictures: full detail at any zoom, no frame-rate overlay.
     "LiteGraph.Canvas.MinFontSizeForLOD": 1,
     "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1,
@@ -462,7 +464,8 @@ _JS_SELECTED = """() => {
 _JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
 
 APP_MODE_SINCE = (1, 49)  # the first frontend a host pins (ComfyUI 0.33.0) with app mode read from linearData
-APP_RUN_BUTTON = '[data-testid="linear-run-button"] button'  # the Run button of an app's form (1.49, 1.58)
+# The Run button of an app's form (1.49, 1.58): the button with the run icon, beside the run count's steppers.
+APP_RUN_BUTTON = '[data-testid="linear-run-button"] button:has([data-testid="linear-run-button-icon"])'
 
 NODES2_SETTING = "Comfy.VueNodes.Enabled"  # "Modern Node Design (Nodes 2.0)" in the settings dialog
 NODES2_SINCE = (1, 32)  # the first frontend that offers Nodes 2.0 to users (1.27 to 1.31 hide it)

@@ -33,7 +33,7 @@ SIZES = {
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
-    "PuLIDSDXLCropFace": (224, 230), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
+    "PuLIDSDXLCropFace": (224, 242), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
     "SetLatentNoiseMask": (170, 46),
 }
 
