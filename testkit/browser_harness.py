@@ -55,6 +55,8 @@ FRONTEND_SETTINGS = {
     "Comfy.Notification.ShowVersionUpdates": False,
     "Comfy.Workflow.ShowMissingNodesWarning": True,
     "Comfy.Workflow.ShowMissingModelsWarning": True,
+    # The coach marks (1.4x on) that open with app mode and a first run would cover the app's Run button.
+    "Comfy.OnboardingCoachmarks.Seen": ["appMode", "firstRun"],
     # Pictures: full detail at any zoom, no frame-rate overlay.
     "LiteGraph.Canvas.MinFontSizeForLOD": 1,
     "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1,
@@ -461,6 +463,10 @@ _JS_SELECTED = """() => {
 
 _JS_VERSION = """() => window.__COMFYUI_FRONTEND_VERSION__ || null"""
 
+APP_MODE_SINCE = (1, 49)  # the first frontend a host pins (ComfyUI 0.33.0) with app mode read from linearData
+# The Run button of an app's form (1.49, 1.58): the button with the run icon, beside the run count's steppers.
+APP_RUN_BUTTON = '[data-testid="linear-run-button"] button:has([data-testid="linear-run-button-icon"])'
+
 NODES2_SETTING = "Comfy.VueNodes.Enabled"  # "Modern Node Design (Nodes 2.0)" in the settings dialog
 NODES2_SINCE = (1, 32)  # the first frontend that offers Nodes 2.0 to users (1.27 to 1.31 hide it)
 # Up to 1.42.3 (and 1.41.20) switching Nodes 2.0 on scales the whole saved layout by about 1.2, so nodes
@@ -622,8 +628,27 @@ class Frontend:
         self.page.wait_for_timeout(300)  # widgets fill in on the next frames
         return self.page.evaluate(_JS_NODES2)
 
-    def queue_from_run_button(self, server, timeout=30_000):
+    # -- app mode (frontend 1.49 on)
+
+    def app_mode(self, on: bool, timeout=30_000) -> list:
+        """Switch the loaded workflow to its app (or back to the graph) with the app-mode toggle's command;
+        return the app's inputs as shown: for each, its label and the widget key the frontend gives it."""
+        if self.in_app_mode() != on:
+            self.page.evaluate("() => window.app.extensionManager.command.execute('Comfy.ToggleLinear')")
+        self.page.wait_for_function("(on) => !!document.querySelector('[data-testid=\"linear-widgets\"]') === on",
+                                    arg=on, timeout=timeout)
+        self.page.wait_for_timeout(300)
+        return self.page.evaluate("""() => [...document.querySelectorAll('[data-testid="app-mode-widget-item"]')]
+            .map(el => ({label: el.querySelector('[data-testid="builder-widget-label"]').innerText.trim(),
+                         key: el.getAttribute('data-widget-key')}))""")
+
+    def in_app_mode(self) -> bool:
+        """Whether the page shows an app's form (its inputs and Run button) instead of the graph."""
+        return self.page.evaluate("() => !!document.querySelector('[data-testid=\"linear-widgets\"]')")
+
+    def queue_from_run_button(self, server, timeout=30_000, button='[data-testid="queue-button"]'):
         """Press the Run button as a user does; return (prompt the frontend sent, HTTP status, response).
+        `button`: the graph's Run button (the default) or an app's (APP_RUN_BUTTON).
 
         The POST is validated by the server for real but through `server.queue_and_cancel` (a private
         client id, then the queue cleared), and its answer goes back to the page: nothing runs, so no
@@ -642,7 +667,7 @@ class Frontend:
 
         self.page.route("**/prompt", handle)
         try:
-            self.page.locator('[data-testid="queue-button"]').first.click(timeout=timeout)
+            self.page.locator(button).first.click(timeout=timeout)
             deadline = time.monotonic() + timeout / 1000
             while "response" not in sent and time.monotonic() < deadline:
                 self.page.wait_for_timeout(100)

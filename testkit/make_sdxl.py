@@ -64,8 +64,10 @@ def _random_state(module, prefix, generator):
             for k, v in module.state_dict().items()}
 
 
-def write_sdxl_checkpoint(path, seed=0):
-    """Write the checkpoint (fp16 safetensors, about 1 GB) with random weights."""
+def write_sdxl_checkpoint(path, seed=0, in_channels=4):
+    """Write the checkpoint (fp16 safetensors, about 1 GB) with random weights. `in_channels=9` makes an
+    inpainting checkpoint (latent + mask + masked-picture latent, as SDXL inpainting models take), which ComfyUI
+    recognises by its first convolution's width and feeds through InpaintModelConditioning."""
     import comfy.ops
     import comfy.sdxl_clip
     import comfy.supported_models
@@ -76,12 +78,12 @@ def write_sdxl_checkpoint(path, seed=0):
     use_small_text_encoders()
     generator = torch.Generator().manual_seed(seed)
     with torch.device("meta"):
-        unet = UNetModel(**UNET_CONFIG, operations=comfy.ops.disable_weight_init)
+        unet = UNetModel(**dict(UNET_CONFIG, in_channels=in_channels), operations=comfy.ops.disable_weight_init)
         vae = AutoencoderKL(ddconfig=VAE_CONFIG, embed_dim=4)
         clip = comfy.sdxl_clip.SDXLClipModel(dtype=torch.float32)
     state = _random_state(unet, "model.diffusion_model.", generator)
     state.update(_random_state(vae, "first_stage_model.", generator))
-    config = comfy.supported_models.SDXL(dict(UNET_CONFIG))
+    config = comfy.supported_models.SDXL(dict(UNET_CONFIG, in_channels=in_channels))
     state.update(config.process_clip_state_dict_for_saving(_random_state(clip, "", generator)))
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path

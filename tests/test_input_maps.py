@@ -111,3 +111,69 @@ def test_the_check_can_fail(widgets):
                      "'retyped': the UI copy has no KSamplerAdvanced node 13", "output 'ghost': the API copy",
                      "'steps': KSampler 13's 'steps' differs", "'width': EmptyLatentImage 12 in the UI copy has no"):
         assert expected in found, f"{expected!r} not in:\n{found}"
+
+
+# The workflows an artist can run as an app (the frontend's app mode, 1.49 on): extra.linearData lists the
+# inputs the app shows and the node whose picture it shows. The templates open as graphs (no extra.linearMode):
+# docs/app-mode.md says why.
+APP_READY = ("pulid_basic", "pulid_face_fix")
+
+
+def app_problems(ui, inputs_map):
+    """What in `ui`'s extra.linearData the frontend would drop or show wrong, or the input map does not declare.
+
+    The frontend shows an app input only for a widget of a node on the root graph; a widget fed by a link, or a
+    muted or bypassed node, is left out or runs without it; each input must also be an entry of the input map
+    (which checks it is the same widget value in both copies), and the outputs the map's."""
+    data = (ui.get("extra") or {}).get("linearData")
+    if not isinstance(data, dict) or not data.get("inputs") or not data.get("outputs"):
+        return ["extra.linearData with inputs and outputs is missing"]
+    if "linearMode" in ui["extra"]:
+        return ["extra.linearMode is set: the templates open as graphs (docs/app-mode.md)"]
+    nodes = {node["id"]: node for node in ui["nodes"]}
+    declared = {(int(e["node"]), e["input"]) for e in inputs_map["inputs"].values()}
+    problems = []
+    for entry in data["inputs"]:
+        node_id, widget = entry[0], entry[1]
+        node = nodes.get(node_id)
+        where = f"app input [{node_id}, {widget!r}]"
+        if node is None:
+            problems.append(f"{where}: no node {node_id}")
+            continue
+        if node["mode"] != 0:
+            problems.append(f"{where}: node {node_id} is muted or bypassed (mode {node['mode']})")
+        if any(i["name"] == widget and i.get("link") is not None for i in node["inputs"]):
+            problems.append(f"{where}: the widget is fed by a link")
+        if (node_id, widget) not in declared:
+            problems.append(f"{where}: not an input of the input map")
+    outputs = sorted(int(e["node"]) for e in inputs_map["outputs"].values())
+    if sorted(data["outputs"]) != outputs:
+        problems.append(f"app outputs {data['outputs']}: want the input map's {outputs}")
+    problems += [f"app output {i}: muted or bypassed" for i in data["outputs"] if nodes.get(i, {}).get("mode")]
+    return problems
+
+
+@pytest.mark.parametrize("name", APP_READY)
+def test_app_inputs_are_widgets_the_map_declares(name):
+    ui, inputs_map = _load(WORKFLOWS / f"{name}.json"), _load(WORKFLOWS / "api" / f"{name}.inputs.json")
+    problems = app_problems(ui, inputs_map)
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_the_app_check_can_fail():
+    """A linked widget, a bypassed node, an undeclared widget, a missing node, a wrong output and linearMode are
+    each caught."""
+    ui, inputs_map = _load(WORKFLOWS / "pulid_basic.json"), _load(WORKFLOWS / "api" / "pulid_basic.inputs.json")
+    bad = json.loads(json.dumps(ui))
+    bad["extra"]["linearData"] = {"inputs": [[13, "model"], [99, "seed"], [12, "batch_size"], [7, "weight", {}]],
+                                  "outputs": [6]}
+    bad["nodes"][[n["id"] for n in bad["nodes"]].index(7)]["mode"] = 4
+    next(n for n in bad["nodes"] if n["id"] == 13)["inputs"].append({"name": "model", "type": "MODEL", "link": 10})
+    found = "\n".join(app_problems(bad, inputs_map))
+    for expected in ("[13, 'model']: the widget is fed by a link", "[99, 'seed']: no node 99",
+                     "[12, 'batch_size']: not an input of the input map", "[7, 'weight']: node 7 is muted",
+                     "app outputs [6]: want the input map's [15]"):
+        assert expected in found, f"{expected!r} not in:\n{found}"
+    bad["extra"]["linearMode"] = True
+    assert app_problems(bad, inputs_map) == ["extra.linearMode is set: the templates open as graphs "
+                                             "(docs/app-mode.md)"]

@@ -33,6 +33,8 @@ SIZES = {
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
+    "PuLIDSDXLCropFace": (224, 242), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
+    "SetLatentNoiseMask": (170, 46),
 }
 
 
@@ -58,8 +60,8 @@ def _single_identity():
 
 
 KNOBS = ("The three knobs:\n"
-         "- weight (Apply): lower it (0.6 to 0.8) when the prompt's style is lost, raise it (up to 1.2) for a "
-         "closer likeness.\n"
+         "- weight (Apply): 0.8 is the official v1.1 value; lower it (to 0.6) when the prompt's style is lost, "
+         "raise it (up to 1.2) for a closer likeness.\n"
          "- method: fidelity for likeness, style when the prompt matters more.\n"
          "- the photo (Load Image): one sharp, front-lit face; a batch of photos of the same person averages out.")
 NOTES = {
@@ -82,6 +84,10 @@ NOTES = {
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
                               "- the photo: one sharp, front-lit face.",
+    "pulid_face_fix": "Give a picture that exists this face (the rest stays as it is):\n- Picture: the picture to "
+                      "fix; Face photo: one sharp, front-lit face.\n- denoise (KSampler): 0.55 keeps the pose and "
+                      "light; raise it (to 0.7) for a closer likeness, lower it when the face changes too much.\n"
+                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several.",
     "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
                       "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
                       "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
@@ -118,7 +124,7 @@ def plans():
                      [(13, 70), (12, 420), ("note", 600)],
                      [(14, 70), (15, 190)]],
             groups=[("Models", [1, 2, 3]), ("Masks", [8, 9]), ("Identity (PuLID)", [4, 5, 6, 7, 20, 21]),
-                    ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample & save", [12, 13, 14, 15])],
+                    ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample", [12, 13]), ("Save", [14, 15])],
             sizes={4: (224, 314), 5: (224, 314), 10: (220, 90), 11: (220, 90)}),
         "pulid_similarity_sweep": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
@@ -129,11 +135,20 @@ def plans():
                      [(20, 70), (21, 400), ("note", 620)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
                     ("Apply (PuLID)", [6, 7, 8]),
-                    ("Sample, score & save", [13, 14, 15, 16, 17, 18, 19, 20, 21])],
+                    ("Sample", [13, 14, 15]), ("Score", [16, 17, 18, 19]), ("Results", [20, 21])],
             sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"),
                                                       (8, "PuLIDSDXLApply"), (13, "KSampler"), (14, "KSampler"),
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
+        "pulid_face_fix": Plan(
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
+                     [(8, 70), (5, 580)],
+                     [(9, 70), (7, 580)],
+                     [(12, 70), (16, 170), (10, 490), (11, 645)],
+                     [(13, 70), (14, 390), ("note", 520)],
+                     [(17, 70), (15, 230)]],
+            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16]),
+                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15])]),
         "pulid_tradeoff": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
@@ -143,7 +158,7 @@ def plans():
                      [(25, 70), (26, 360), ("note", 650)]],
             groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("Identity (PuLID)", [4, 5]),
                     ("Apply (PuLID)", [6, 7]),
-                    ("Sample, evaluate & save", [14, 15, 18, 19, 22, 23, 24, 25, 26])],
+                    ("Sample", [14, 15, 18, 19, 23]), ("Evaluate", [22, 24]), ("Results", [25, 26])],
             sizes={i: (210, SIZES[t][1]) for i, t in ((6, "PuLIDSDXLApply"), (7, "PuLIDSDXLApply"), (13, "KSampler"),
                                                       (14, "KSampler"), (15, "KSampler"), (25, "SaveImage"),
                                                       (26, "SaveImage"), ("note", "Note"))}

@@ -14,6 +14,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTS = os.path.join(ROOT, "tests")
 CACHE = os.path.join(TESTS, "_generated", "host_models_v1")
+INPAINT_CHECKPOINT = "sdxl_inpaint_test.safetensors"  # a random 9-channel SDXL UNet: the face-fix variant's
 PACK_NAME = "pulid_sdxl"  # what the pack folder is called under custom_nodes (the checkout is "main")
 # Core nodes outside nodes.py that the shipped workflows and the tests use (ComfyUI loads them at start-up).
 EXTRAS = ("nodes_mask.py", "nodes_latent.py", "nodes_preview_any.py", "nodes_model_advanced.py")
@@ -45,6 +46,7 @@ def _models(root):
     import torch
 
     sdxl = _cached("sdxl_small.safetensors", make_sdxl.write_sdxl_checkpoint)
+    inpaint = _cached("sdxl_small_inpaint.safetensors", lambda p: make_sdxl.write_sdxl_checkpoint(p, in_channels=9))
     pulid = _cached("pulid_v1.1.safetensors", lambda p: make_pulid.write_pulid_checkpoint(
         p, version="v1.1", dtype=torch.float16, fmt="safetensors"))
     # Real widths (1024-wide hidden states, 768-d pooled output) so the PuLID encoder accepts them;
@@ -53,6 +55,7 @@ def _models(root):
         p, layout="eva-clip", embed_dim=1024, depth=20))
     _link(sdxl, os.path.join(root, "checkpoints", "sd_xl_base_1.0.safetensors"))
     _link(sdxl, os.path.join(root, "checkpoints", "sdxl_lightning_4step.safetensors"))
+    _link(inpaint, os.path.join(root, "checkpoints", INPAINT_CHECKPOINT))
     _link(pulid, os.path.join(root, "pulid", "pulid_v1.1.safetensors"))
     # The file name cubiq's workflows use (testkit/cubiq_workflows.py): a PuLID file is recognised by its contents.
     _link(pulid, os.path.join(root, "pulid", "ip-adapter_pulid_sdxl_fp16.safetensors"))
@@ -74,7 +77,7 @@ def _face_images(folder):
 
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory):
-    """SimpleNamespace(run, validate, nodes, folder_paths, output, models, pack) over an in-process ComfyUI."""
+    """SimpleNamespace(run, validate, nodes, folder_paths, output, models, pack, inpaint_checkpoint) over an in-process ComfyUI."""
     path = os.environ.get("COMFYUI_PATH")
     if not path:
         pytest.skip("COMFYUI_PATH is not set (point it at a ComfyUI checkout to run host tests)")
@@ -126,7 +129,7 @@ def comfy(tmp_path_factory):
         return executor
 
     return SimpleNamespace(run=run, validate=validate, execute=runner.execute, nodes=nodes, folder_paths=folder_paths,
-                           output=work / "output", models=models, pack=pack)
+                           output=work / "output", models=models, pack=pack, inpaint_checkpoint=INPAINT_CHECKPOINT)
 
 
 @pytest.fixture(scope="session")

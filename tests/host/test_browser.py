@@ -243,6 +243,37 @@ def test_workflow_in_frontend(host, wf):
     assert shot.stat().st_size > 1000
 
 
+APP_MODE = bool(FRONTEND) and bh.version_tuple(FRONTEND) >= bh.APP_MODE_SINCE
+APP_READY = [w for w in WORKFLOWS if (w.ui.get("extra") or {}).get("linearData")]
+
+
+def test_app_ready_workflows_are_found():
+    assert sorted(w.name for w in APP_READY) == ["pulid_basic", "pulid_face_fix"]
+
+
+@pytest.mark.parametrize("wf", APP_READY, ids=[w.name for w in APP_READY])
+def test_app_ready_workflow_opens_as_graph_and_switches_to_its_app(host, wf):
+    """The template opens as its graph (docs/app-mode.md); on a frontend with app mode the switch shows the
+    inputs extra.linearData lists, in its order, and the app's Run button queues the API copy's prompt, which
+    the server accepts. Older frontends keep the graph."""
+    ui = host["ui"]
+    report = ui.load(copy.deepcopy(wf.ui))
+    _assert_loads_clean(report, wf.ui_path.name)
+    assert not ui.in_app_mode(), f"{wf.ui_path.name} opened as an app"
+    if not APP_MODE:
+        return
+    try:
+        shown = ui.app_mode(True)
+        want = [name for _, name, *_ in wf.ui["extra"]["linearData"]["inputs"]]
+        assert [item["label"] for item in shown] == want, f"{wf.ui_path.name}: the app shows {shown}"
+        prompt, status, response = ui.queue_from_run_button(host["server"], button=bh.APP_RUN_BUTTON)
+        assert bh.prompt_core(prompt, host["info"]) == bh.prompt_core(wf.api), \
+            f"{wf.ui_path.name}: the app queued a prompt that differs from {wf.api_path.name}"
+        assert status == 200 and not response.get("node_errors"), response
+    finally:
+        ui.app_mode(False)
+
+
 def test_migrated_cubiq_workflow_in_frontend(host):
     """`pulid migrate` output: loads clean, the frontend makes the same prompt as the migrated API copy, and
     the server accepts it."""

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -360,3 +361,71 @@ def test_tradeoff(comfy):
     assert len(annotated) == 3
     with Image.open(comfy.output / annotated[0]["subfolder"] / annotated[0]["filename"]) as picture:
         assert picture.size[0] == 72 and picture.size[1] > 56  # the numbers are written under each image
+
+
+def face_fix(comfy, picture_size=(256, 320), face=(160, 128, 80)):
+    """pulid_face_fix made quick on the rig (working size 256: a 32x32 latent, 2 steps) on a picture of one drawn
+    face, saved into the input folder as the workflow's picture.png; (prompt, picture [H, W, 3] uint8)."""
+    import cv2
+
+    from testkit.faces import compose_faces
+
+    picture, _ = compose_faces(*picture_size, [face])
+    prompt = copy.deepcopy(workflow("pulid_face_fix"))
+    assert [prompt[k]["inputs"]["image"] for k in nodes_of(prompt, "LoadImage")].count("picture.png") == 1
+    cv2.imwrite(os.path.join(comfy.folder_paths.get_input_directory(), "picture.png"),
+                cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    (crop,) = nodes_of(prompt, "PuLIDSDXLCropFace")
+    (sampler,) = nodes_of(prompt, "KSampler")
+    prompt[crop]["inputs"]["working_size"] = 256
+    prompt[sampler]["inputs"]["steps"] = 2
+    prompt[LATENT_NODE] = {"class_type": "SaveLatent",
+                           "inputs": {"samples": [sampler, 0], "filename_prefix": "latents/face_fix"}}
+    return prompt, picture
+
+
+def inpainting_variant(prompt, checkpoint):
+    """The face-fix graph for an SDXL inpainting checkpoint: InpaintModelConditioning takes the crop and its mask
+    in place of VAE Encode + Set Latent Noise Mask and feeds the sampler's conditioning and latent."""
+    prompt = copy.deepcopy(prompt)
+    (ckpt,) = nodes_of(prompt, "CheckpointLoaderSimple")
+    (sampler,) = nodes_of(prompt, "KSampler")
+    (noise_mask,) = nodes_of(prompt, "SetLatentNoiseMask")
+    (encode,) = nodes_of(prompt, "VAEEncode")
+    inputs = prompt[sampler]["inputs"]
+    prompt[ckpt]["inputs"]["ckpt_name"] = checkpoint
+    prompt["910"] = {"class_type": "InpaintModelConditioning", "inputs": {
+        "positive": inputs["positive"], "negative": inputs["negative"], "vae": prompt[encode]["inputs"]["vae"],
+        "pixels": prompt[encode]["inputs"]["pixels"], "mask": prompt[noise_mask]["inputs"]["mask"],
+        "noise_mask": True}}
+    inputs.update(positive=["910", 0], negative=["910", 1], latent_image=["910", 2])
+    del prompt[noise_mask], prompt[encode]
+    return prompt
+
+
+def _saved_picture(comfy, outputs, node):
+    (image,) = outputs[node]["images"]
+    with Image.open(comfy.output / image["subfolder"] / image["filename"]) as picture:
+        return torch.from_numpy(np.array(picture.convert("RGB")))
+
+
+@pytest.mark.parametrize("variant", ["shipped", "inpainting checkpoint"])
+def test_face_fix(comfy, variant):
+    """The picture comes back at its size with the face region redrawn and everything far from the face as it
+    was (8-bit saving may move a value by one level); the detail pass samples the 256 px crop as a 32x32 latent.
+    The inpainting variant runs the same graph through InpaintModelConditioning on a 9-channel checkpoint."""
+    prompt, picture = face_fix(comfy)
+    if variant != "shipped":
+        prompt = inpainting_variant(prompt, comfy.inpaint_checkpoint)
+    (saved,) = nodes_of(prompt, "SaveImage")
+    outputs = comfy.run(prompt).history_result["outputs"]
+    result, before = _saved_picture(comfy, outputs, saved).int(), torch.from_numpy(picture).int()
+    assert result.shape == before.shape
+    files = sorted(glob.glob(str(comfy.output / "latents" / "face_fix_*.latent")))
+    assert load_file(files[-1])["latent_tensor"].shape[-2:] == (32, 32)
+    # The crop is 2 x the 80 px face = 160 px around its centre (160, 128), the mask smaller still: the picture's
+    # left and right 60 px columns are outside it.
+    far = torch.ones(before.shape[:2], dtype=torch.bool)
+    far[:, 60:260] = False
+    assert (result - before).abs()[far].max() <= 1
+    assert (result - before).abs()[~far].max() > 1  # the face was redrawn
