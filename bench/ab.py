@@ -21,6 +21,7 @@ import tarfile
 import torch
 
 from bench.common import GENERATED, ROOT, base_parser, build_sdxl, interleaved, log, machine, median, report, start_comfy
+from bench.tradeoff import PROMPT, model_files, scene
 
 SITE = ("input", 4, 0)  # the first cross-attention site: width 640, 10 heads, the most tokens
 
@@ -50,7 +51,7 @@ def import_copy(root, name):
 class Variant:
     """One commit's nodes and library, set up on the shared model files and inputs."""
 
-    def __init__(self, package, pulid_file, embeds_path, model):
+    def __init__(self, package, pulid_file, embeds_path, model, face_files):
         self.package = package
         self.library = importlib.import_module(package.__name__ + ".pulid")
         mappings = package.NODE_CLASS_MAPPINGS
@@ -61,12 +62,16 @@ class Variant:
         (patched,) = self.run(self.apply, model=model, pulid_model=self.handle, embeds=self.embeds, weight=0.8,
                               method="fidelity", start_at=0.0, end_at=1.0)
         self.replace = patched.model_options["transformer_options"]["patches_replace"]["attn2"][SITE]
+        lib = self.library
+        self.encoder = lib.FaceEncoder(face_files["eva"], face_files["antelopev2"], face_files["facexlib"],
+                                       providers="CPU")
+        self.clip = lib.Clip(vision=self.encoder.eva, text=lib.load_clip_text(face_files["eva"]))
 
     @staticmethod
     def run(node, **inputs):
         return getattr(node, node.FUNCTION)(**inputs)
 
-    def operations(self, site_inputs):
+    def operations(self, site_inputs, photo, pictures):
         settings = iter([(0.8, "fidelity"), (1.2, "style"), (0.5, "neutral")] * 10_000)
 
         def reapply():
@@ -79,6 +84,10 @@ class Variant:
             "Load PuLID Embeddings (library)": lambda: self.library.IDEmbedding.load(self.embeds_path),
             "Apply PuLID: changed widget -> patched model": reapply,
             "identity term at one site (1024 px, 4096 tokens)": lambda: self.replace(*site_inputs),
+            "Encode Face (library: one 1024 px photo)": lambda: self.encoder.encode(photo),
+            "CLIP measures (prompt adherence + preservation, 4 x 1024 px)": lambda: (
+                self.library.prompt_adherence(self.clip, pictures, PROMPT),
+                self.library.preservation(self.clip, pictures, pictures[:1])),
         }
 
 
@@ -109,16 +118,18 @@ def main():
     embeds_path = os.path.join(model_file_dir, "face.safetensors")
     embeds.save(embeds_path)
     model = build_sdxl("meta", None)
+    face_files = model_files()
+    photo, pictures = scene(0), [scene(seed) for seed in range(1, 5)]
 
     variants = {}
     for label, commit in (("A", args.old), ("B", args.new)):
         full, root = export(commit)
         package = import_copy(root, f"pulid_sdxl_{label.lower()}")
         folder_paths.add_model_folder_path("pulid", GENERATED)  # after the import: the pack registers the folder
-        variants[label] = Variant(package, "pulid_v1.1.safetensors", embeds_path, model)
+        variants[label] = Variant(package, "pulid_v1.1.safetensors", embeds_path, model, face_files)
         log.info("%s = %s (%s)", label, commit, full[:10])
     inputs = site_inputs(model)
-    ops = {label: v.operations(inputs) for label, v in variants.items()}
+    ops = {label: v.operations(inputs, photo, pictures) for label, v in variants.items()}
 
     log.info("%s; %d interleaved rounds per operation", machine(), args.reps)
     rows = []
