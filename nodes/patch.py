@@ -9,7 +9,6 @@ import logging
 
 from ..pulid.errors import PulidError
 from ..pulid.sites import CONTEXT_DIM
-from . import runtime
 from .attn2 import SigmaWindow, build_patches
 
 log = logging.getLogger(__name__)
@@ -59,15 +58,14 @@ def attention_function():
 
 
 def window_check(window):
-    """An OUTER_SAMPLE wrapper that warns (log and the sampler node's text) when the sampled steps miss the window:
-    at denoise d a sampler samples only the schedule after 1 - d, which start_at/end_at know nothing of."""
+    """An OUTER_SAMPLE wrapper that warns in ComfyUI's log when the sampled steps miss the window: at denoise d a
+    sampler samples only the schedule after 1 - d, which start_at/end_at know nothing of. (A node's own text on the
+    canvas would need ComfyUI's server module, which the pack never imports.)"""
     def check(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
         sampling = executor.class_obj.model_patcher.get_model_object("model_sampling")
         window.resolve(sampling)
         if window.missed_by(sigmas):
-            text = window.missed_text(sigmas, sampling)
-            log.warning("%s", text)
-            runtime.show_text(text)
+            log.warning("%s", window.missed_text(sigmas, sampling))
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
 
     return check

@@ -1,5 +1,4 @@
-"""ComfyUI's runtime as the nodes use it: the device, model management, progress bars, interruption, the text a
-node shows.
+"""ComfyUI's runtime as the nodes use it: the device, model management, progress bars, interruption.
 
 The only module of nodes/ that reaches `comfy.model_management`, `comfy.model_patcher` and `comfy.utils`.
 They are imported inside the functions, so the node classes stay importable without ComfyUI (the node
@@ -69,16 +68,3 @@ def check_interrupted():
     import comfy.model_management as mm
     mm.throw_exception_if_processing_interrupted()
 
-
-def show_text(text):
-    """`text` under the node that is running (a sampler, when PuLID checks its steps), where the frontend shows a
-    node's progress text; nothing outside a server run (the executor alone, the tests)."""
-    try:
-        from comfy_execution.utils import get_executing_context
-        from server import PromptServer
-    except ImportError:
-        return
-    context = get_executing_context()
-    server = getattr(PromptServer, "instance", None)
-    if context is not None and server is not None and hasattr(server, "send_progress_text"):
-        server.send_progress_text(text, context.node_id)
