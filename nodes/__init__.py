@@ -5,6 +5,7 @@ Node ids, input names and widget order are a public contract: saved workflows re
 """
 from . import folders
 from .apply import PuLIDSDXLApply, PuLIDSDXLApplyAdvanced
+from .best import PuLIDSDXLBestByLikeness
 from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
 from .encode import PuLIDSDXLEncodeFace
 from .evaluate import PuLIDSDXLEvaluate
@@ -25,6 +26,7 @@ NODE_CLASS_MAPPINGS = {
     "PuLIDSDXLFaceMask": PuLIDSDXLFaceMask,
     "PuLIDSDXLCropFace": PuLIDSDXLCropFace,
     "PuLIDSDXLPasteFace": PuLIDSDXLPasteFace,
+    "PuLIDSDXLBestByLikeness": PuLIDSDXLBestByLikeness,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -40,6 +42,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDSDXLFaceMask": "PuLID Face Mask (SDXL)",
     "PuLIDSDXLCropFace": "PuLID Crop Face (SDXL)",
     "PuLIDSDXLPasteFace": "PuLID Paste Face (SDXL)",
+    "PuLIDSDXLBestByLikeness": "PuLID Best by Likeness (SDXL)",
 }
 
 folders.register_folders()

@@ -4,6 +4,10 @@
 - prompt adherence: CLIP-T, 100 x the EVA02-CLIP cosine of the image and the prompt (pulid.tradeoff);
 - preservation: EVA02-CLIP cosine of the image and a baseline (the same seed without PuLID), when one is given.
 
+With a `mask` (an edit such as a face fix, measured against the picture it was made from) the masked region is
+filled grey in both pictures before preservation, the largest pixel difference outside the mask is reported, and
+likeness counts only faces centred inside it (pulid.edits).
+
 All three come from pulid.scoring.score_batch, as the command-line sweep's scores do.
 
 The EVA-CLIP vision tower is the face encoder's own; the text tower is read from the same file the first time
@@ -17,6 +21,7 @@ import torch
 
 from ..pulid.chart import ChartPoint, captioned, tradeoff_chart
 from ..pulid.clip_text import clean_prompt, empty_prompt, load_clip_text
+from ..pulid.edits import edit_region
 from ..pulid.errors import PulidError
 from ..pulid.detector import FACE_CHOICES
 from ..pulid.scoring import score_batch
@@ -95,12 +100,14 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def report_lines(labels, likeness, adherence, preservation, note=""):
-    """One line per image (its numbers and label, "no face" where none), then the means."""
+def report_lines(labels, likeness, adherence, preservation, note="", outside=None):
+    """One line per image (its numbers and label, "no face" where none), then the means (and with a mask, the
+    largest pixel difference outside it over the batch)."""
     lines = []
     for i, label in enumerate(labels):
         face = "no face" if likeness[i] is None else f"likeness {likeness[i]:.4f}"
         kept = "" if preservation is None else f" | preservation {preservation[i]:.4f}"
+        kept += "" if outside is None else f" | outside mask max diff {outside[i]:.4f}"
         lines.append(f"{i}: {face} | prompt adherence {adherence[i]:.2f}{kept} | {label}")
     scored = sum(v is not None for v in likeness)
     mean = _mean(likeness)
@@ -108,18 +115,21 @@ def report_lines(labels, likeness, adherence, preservation, note=""):
             else f"no face in any of the {len(labels)} images (likeness output is {NO_VALUE})")
     kept = (f"preservation {_mean(preservation):.4f}" if preservation is not None
             else f"preservation: no baseline (output is {NO_VALUE})")
+    kept += "" if outside is None else f" | outside mask max diff {max(outside):.4f}"
     lines.append(f"mean: {face} | prompt adherence {_mean(adherence):.2f} | {kept}")
     if note:
         lines.append(f"prompt {note} (CLIP reads only the start of a long prompt)")
     return lines
 
 
-def annotated_image(image, result, label, likeness, adherence, preservation):
-    """The image with its face box and likeness (as Face Similarity draws them), the label and numbers under it."""
+def annotated_image(image, result, label, likeness, adherence, preservation, outside=None):
+    """The image with its face box and likeness (as Face Similarity draws them), the label and numbers under it
+    (with a mask, the largest difference outside it on a third line)."""
     boxed = annotate(image, result)
     face = "no face" if likeness is None else f"likeness {likeness:.3f}"
     kept = "" if preservation is None else f"  preserv. {preservation:.3f}"
-    return captioned(boxed, [label, f"{face}  prompt {adherence:.1f}{kept}"])
+    extra = [] if outside is None else [f"outside mask max diff {outside:.3f}"]
+    return captioned(boxed, [label, f"{face}  prompt {adherence:.1f}{kept}", *extra])
 
 
 class PuLIDSDXLEvaluate:
@@ -130,8 +140,10 @@ class PuLIDSDXLEvaluate:
                    "photos, -1 to 1), prompt adherence (CLIP-T: 100 x EVA02-CLIP cosine of image and prompt) and, "
                    "with a baseline made without PuLID, preservation (CLIP cosine to it, 1 = unchanged). Outputs "
                    "the means, a report (one line per image), a chart of likeness against prompt adherence "
-                   "coloured by preservation, and the images with their numbers. Loads the EVA-CLIP text tower "
-                   "from the face encoder's file on first use.")
+                   "coloured by preservation, and the images with their numbers. With a mask (an edit such as a "
+                   "face fix), preservation ignores the masked region, the report adds the largest pixel difference "
+                   "outside it and likeness is read inside it. Loads the EVA-CLIP text tower from the face "
+                   "encoder's file on first use.")
     CATEGORY = "PuLID"
     RETURN_TYPES = ("FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "IMAGE")
     RETURN_NAMES = ("likeness", "prompt_adherence", "preservation", "report", "chart", "annotated")
@@ -140,7 +152,9 @@ class PuLIDSDXLEvaluate:
         "Mean prompt adherence (CLIP-T, 100 x cosine; about 20 to 35 for SDXL images, higher follows the prompt "
         "better).",
         "Mean preservation (CLIP cosine to the baseline, 1 = same picture); 0.0 without a baseline (see the report).",
-        "One line per image: its likeness (or 'no face'), prompt adherence, preservation and label; then the means.",
+        "One line per image: its likeness (or 'no face'), prompt adherence, preservation and label; then the means. "
+        "With a mask and a baseline, also 'outside mask max diff': the largest pixel difference (0..1) between "
+        "image and baseline outside the mask (0 = untouched there; the mean line gives the batch's largest).",
         "Likeness against prompt adherence, one labelled point per image, colour = preservation; images without a "
         "face in a strip below.",
         "Each image with its face box, and its label and numbers written under it.",
@@ -176,24 +190,31 @@ class PuLIDSDXLEvaluate:
                     "default": "", "multiline": True,
                     "tooltip": "One label per line, one per image in batch order (e.g. 'w 0.6 fidelity'); shown "
                                "in the report, chart and annotated images. Empty: image 0, image 1, ..."}),
+                "mask": ("MASK", {
+                    "tooltip": "Optional, for an edit such as a face fix (e.g. Face Mask's): preservation compares "
+                               "image and baseline with the masked region filled grey in both, the report adds the "
+                               "largest pixel difference outside it, and likeness counts only faces centred inside "
+                               "it. Same size as the images; one mask or one per image; empty: whole picture."}),
             },
         }
 
-    def evaluate(self, face_encoder, reference, images, prompt, face, baseline=None, labels=None):
+    def evaluate(self, face_encoder, reference, images, prompt, face, baseline=None, labels=None, mask=None):
         names = check_inputs(reference, images, prompt, baseline, labels)
+        region = edit_region(mask, images)
         clip = clip_towers(face_encoder)
         runtime.check_interrupted()
         scores = score_batch(clip, images, prompt, encoder=face_encoder.encoder, references=reference, face=face,
-                             baselines=baseline)
+                             baselines=baseline, region=region)
         likeness, adherence, kept, results = scores.likeness, scores.adherence, scores.preservation, scores.faces
-        mean_likeness, note = _mean(likeness), scores.notes[0]
+        mean_likeness, note, outside = _mean(likeness), scores.notes[0], scores.outside
 
-        report = "\n".join(report_lines(names, likeness, adherence, kept, note))
+        report = "\n".join(report_lines(names, likeness, adherence, kept, note, outside))
         points = [ChartPoint(names[i], likeness[i], adherence[i], None if kept is None else kept[i])
                   for i in range(len(names))]
         chart = tradeoff_chart(points, title=prompt, size=CHART_SIZE)
         annotated = np.stack([annotated_image(image, result, names[i], likeness[i], adherence[i],
-                                              None if kept is None else kept[i])
+                                              None if kept is None else kept[i],
+                                              None if outside is None else outside[i])
                               for i, (image, result) in enumerate(zip(images, results))])
         as_image = lambda pixels: torch.from_numpy(pixels.astype(np.float32) / 255.0)  # noqa: E731
         return (NO_VALUE if mean_likeness is None else mean_likeness, float(np.mean(adherence)),

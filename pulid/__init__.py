@@ -15,6 +15,8 @@ Public API (names are stable):
 - REGION_CHOICES / detect_faces / face_mask / face_masks / crop_box / Box / MaskShape: the faces of existing
   pictures (detector only), their feathered masks and square crop boxes.
 - CropSettings / FaceCrop / crop_faces / paste_faces: the two ends of a face detail pass.
+- rank_by_likeness: the top k of face_similarity's results (Best by Likeness); edit_region / EditRegion: a mask
+  as score_batch's `region` (an edit measured outside and inside it).
 
 Every name is imported on first use (PEP 562), so `import pulid` and its light modules (errors, catalog) cost
 nothing: the command line's doctor must start, and report what is missing, on an install without torch,
@@ -40,6 +42,7 @@ _MODULES = {
     "Box": "regions", "MaskShape": "regions", "REGION_CHOICES": "regions", "crop_box": "regions",
     "detect_faces": "regions", "face_mask": "regions", "face_masks": "regions",
     "CropSettings": "face_crop", "FaceCrop": "face_crop", "crop_faces": "face_crop", "paste_faces": "face_crop",
+    "rank_by_likeness": "ranking", "EditRegion": "edits", "edit_region": "edits",
 }
 """Each public name -> the module of this package that defines it."""
 
@@ -52,6 +55,7 @@ __all__ = [
     "load_clip", "score_batch", "BatchScores",
     "Box", "MaskShape", "REGION_CHOICES", "crop_box", "detect_faces", "face_mask", "face_masks",
     "CropSettings", "FaceCrop", "crop_faces", "paste_faces",
+    "rank_by_likeness", "EditRegion", "edit_region",
 ]
 
 

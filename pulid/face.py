@@ -33,6 +33,7 @@ from .detector import DetectedFace, FaceDetector, find_antelopev2, load_onnx, re
 from .errors import FaceNotFoundError, ModelFileError, PulidFormatError
 from .eva_clip import load_eva_clip, preprocess
 from .image_input import to_rgb_uint8
+from .regions import centre_inside
 
 logger = logging.getLogger(__name__)
 
@@ -165,16 +166,20 @@ class FaceEncoder:
             self._embed(bgr, face)
         return faces
 
-    def choose(self, image, choice="largest", image_index=None):
+    def choose(self, image, choice="largest", image_index=None, within=None):
         """The chosen insightface face of ``image`` (as given) with its ArcFace embedding.
 
         Only that face goes through ArcFace, so a group photo costs one recognition, not one per
-        person. Raises FaceNotFoundError when there is no face or fewer than the choice asks for.
+        person. ``within`` ([H, W] bool): only faces whose box centre lies in it are candidates.
+        Raises FaceNotFoundError when there is no face or fewer than the choice asks for.
         """
         bgr = cv2.cvtColor(to_rgb_uint8(image, image_index), cv2.COLOR_RGB2BGR)
         faces = self.detector.detect_bgr(bgr)
+        if within is not None:
+            faces = [face for face in faces if centre_inside(within, face)]
         if not faces:
             where = f" in image {image_index}" if image_index is not None else ""
+            where += " inside the mask" if within is not None else ""
             raise FaceNotFoundError(f"No face found{where}.", image_index)
         return self._embed(bgr, select_face(faces, choice, image_index))
 

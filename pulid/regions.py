@@ -110,7 +110,8 @@ def _centre(face):
     return (face.bbox[0] + face.bbox[2]) / 2, (face.bbox[1] + face.bbox[3]) / 2
 
 
-def _inside(region, face):
+def centre_inside(region, face):
+    """Whether the centre of `face`'s box lies on a True pixel of `region` ([H, W] bool)."""
     cx, cy = _centre(face)
     row, col = int(math.floor(cy)), int(math.floor(cx))
     return 0 <= row < region.shape[0] and 0 <= col < region.shape[1] and bool(region[row, col])
@@ -132,7 +133,7 @@ def detect_faces(detector, images, choice, *, skip_faceless=False, within=None, 
             each(index)
         faces = detector.detect(image, index, size=size.for_picture(image.shape[0], image.shape[1]))
         if within is not None:
-            faces = [face for face in faces if _inside(within[index], face)]
+            faces = [face for face in faces if centre_inside(within[index], face)]
         try:
             if not faces:
                 where = " inside the mask" if within is not None else ""

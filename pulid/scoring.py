@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .edits import fill_region, largest_difference_outside
 from .similarity import face_similarity
 from .tradeoff import image_embeddings, preservation, preservation_from_embeddings, prompt_adherence, prompt_notes
 
@@ -25,10 +26,11 @@ class BatchScores:
     notes: list  # "truncated: 77 of N tokens" where CLIP read only the start of the prompt, else ""
     faces: list  # face_similarity's SimilarityResult (the face scored, for drawing); None without references
     embeddings: torch.Tensor  # [N, D] unit-length CLIP image embeddings: pass as baseline_embeddings later
+    outside: list | None = None  # with a region and baselines: largest pixel difference outside it (0..1)
 
 
 def score_batch(clip, images, prompts, *, encoder=None, references=None, face="largest", baselines=None,
-                baseline_embeddings=None) -> BatchScores:
+                baseline_embeddings=None, region=None) -> BatchScores:
     """Score ``images`` (a batch as ``tradeoff.image_embeddings`` takes it) made from ``prompts``.
 
     - clip: ``tradeoff.Clip`` (``tradeoff.load_clip``); prompts: one for all images, or one per image.
@@ -37,8 +39,15 @@ def score_batch(clip, images, prompts, *, encoder=None, references=None, face="l
     - preservation: against ``baselines`` (images: one for all, or one per image) or ``baseline_embeddings``
       (``image_embeddings`` of them, [1, D] or [N, D], e.g. ``.embeddings`` of an earlier call); neither: None.
 
+    - region: an ``edits.EditRegion`` of ``images`` (a [N, H, W, C] tensor), for an edit such as a face fix:
+      likeness counts only faces centred inside it; preservation compares image and baseline (a tensor too) with
+      the region filled grey in both, and ``outside`` holds the largest pixel difference outside it. Prompt
+      adherence still reads the whole picture.
+
     The prompts are checked before any model runs (an empty one is ``clip_text.empty_prompt``'s error).
     """
+    if region is not None and baseline_embeddings is not None:
+        raise TypeError("score_batch with a `region` needs the `baselines` themselves: they are filled grey too")
     if baselines is not None and baseline_embeddings is not None:
         raise TypeError("score_batch takes `baselines` or `baseline_embeddings`, not both")
     if references is not None and encoder is None:
@@ -46,10 +55,15 @@ def score_batch(clip, images, prompts, *, encoder=None, references=None, face="l
     notes = [n.note for n in prompt_notes([prompts] if isinstance(prompts, str) else list(prompts))]
     faces = None
     if references is not None:
-        _, faces = face_similarity(encoder, list(references), list(images), face=face)
+        _, faces = face_similarity(encoder, list(references), list(images), face=face,
+                                   within=None if region is None else region.faces)
     embeddings = image_embeddings(clip.vision, images)
     adherence = prompt_adherence(clip, None, prompts, embeddings=embeddings)  # also checks the prompt count
-    if baselines is not None:
+    outside = None
+    if baselines is not None and region is not None:
+        kept = preservation(clip, fill_region(images, region.changed), fill_region(baselines, region.changed))
+        outside = largest_difference_outside(images, baselines, region.changed)
+    elif baselines is not None:
         kept = preservation(clip, None, baselines, embeddings=embeddings)
     elif baseline_embeddings is not None:
         kept = preservation_from_embeddings(embeddings, baseline_embeddings)
@@ -59,4 +73,4 @@ def score_batch(clip, images, prompts, *, encoder=None, references=None, face="l
     return BatchScores(
         likeness=[None] * count if faces is None else [result.similarity for result in faces],
         adherence=adherence, preservation=kept, notes=notes * count if len(notes) == 1 else notes,
-        faces=[None] * count if faces is None else faces, embeddings=embeddings)
+        faces=[None] * count if faces is None else faces, embeddings=embeddings, outside=outside)

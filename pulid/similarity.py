@@ -45,12 +45,13 @@ def reference_embedding(face_encoder, references, face="largest"):
     return _unit(np.mean(units, axis=0))
 
 
-def face_similarity(face_encoder, references, images, face="largest"):
+def face_similarity(face_encoder, references, images, face="largest", within=None):
     """Similarity of each image's chosen face to the references.
 
     Returns (mean over images that have a face, or None if none has; list of SimilarityResult in
     input order). An image whose chosen face does not exist (no face, or fewer faces than the
-    choice asks for) is reported with similarity None.
+    choice asks for) is reported with similarity None. ``within``: one [H, W] bool region per image
+    (e.g. ``edits.EditRegion.faces``); only faces whose box centre lies in it count.
     """
     if not len(references):
         raise PulidError("Face Similarity got an empty reference batch: connect the ID photo(s) to `reference`.")
@@ -60,7 +61,8 @@ def face_similarity(face_encoder, references, images, face="largest"):
     results = []
     for index, image in enumerate(images):
         try:
-            chosen = face_encoder.choose(image, face, image_index=index)
+            chosen = face_encoder.choose(image, face, image_index=index,
+                                         within=None if within is None else within[index])
         except FaceNotFoundError:
             results.append(SimilarityResult(index, None, None))
             continue

@@ -66,3 +66,25 @@ def test_report_one_line_per_image_then_the_means():
     assert plain == ["0: no face | prompt adherence 20.00 | a",
                      "mean: no face in any of the 1 images (likeness output is 0.0) | prompt adherence 20.00 | "
                      "preservation: no baseline (output is 0.0)"]
+
+
+def test_report_with_a_mask_gives_the_largest_difference_outside_it():
+    lines = evaluate.report_lines(["before", "after"], [0.5, 0.25], [30.0, 28.0], [1.0, 0.9], outside=[0.0, 0.125])
+    assert lines[0] == ("0: likeness 0.5000 | prompt adherence 30.00 | preservation 1.0000 | outside mask max diff "
+                        "0.0000 | before")
+    assert lines[1].endswith("| outside mask max diff 0.1250 | after")
+    assert lines[2].endswith("| preservation 0.9500 | outside mask max diff 0.1250")  # the batch's largest
+
+
+@pytest.mark.parametrize("mask,match", [
+    (torch.ones(1, 64, 64), r"`mask` is 64x64 but the pictures are 48x32"),
+    (torch.ones(2, 32, 48), r"`mask` holds 2 masks for 3 pictures"),
+])
+def test_bad_mask_is_named_before_any_model_runs(mask, match):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model ran before the mask was checked")
+
+    handle = type("Handle", (), {"encoder": property(refuse), "clip_text": property(refuse)})()
+    with pytest.raises(errors.PulidError, match=match):
+        evaluate.PuLIDSDXLEvaluate().evaluate(handle, REF, IMAGES, "a portrait", "largest", baseline=IMAGES,
+                                              mask=mask)

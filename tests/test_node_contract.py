@@ -30,13 +30,15 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
     "PuLIDSDXLFaceSimilarity": ("Face Similarity (PuLID SDXL)", ["face_encoder", "reference", "images", "face"], [],
                             ["FLOAT", "STRING", "IMAGE"]),
     "PuLIDSDXLEvaluate": ("Evaluate PuLID Batch (SDXL)", ["face_encoder", "reference", "images", "prompt", "face"],
-                          ["baseline", "labels"], ["FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "IMAGE"]),
+                          ["baseline", "labels", "mask"], ["FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "IMAGE"]),
     "PuLIDSDXLFaceMask": ("PuLID Face Mask (SDXL)", ["face_encoder", "images", "face", "grow", "shape", "feather"], [],
                           ["MASK", "INT"]),
     "PuLIDSDXLCropFace": ("PuLID Crop Face (SDXL)", ["face_encoder", "images", "face", "context", "working_size", "grow",
                                                      "shape", "feather", "skip_faceless"], ["mask"],
                           ["IMAGE", "MASK", "PULID_SDXL_FACE_CROP"]),
     "PuLIDSDXLPasteFace": ("PuLID Paste Face (SDXL)", ["images", "crop", "geometry"], [], ["IMAGE"]),
+    "PuLIDSDXLBestByLikeness": ("PuLID Best by Likeness (SDXL)", ["face_encoder", "images", "reference", "k", "face"],
+                                [], ["IMAGE", "STRING", "STRING"]),
 }
 
 
@@ -117,6 +119,10 @@ def test_values_the_issue_fixes(pack):
         "skip_faceless": False}
     assert (crop["working_size"][1]["min"], crop["working_size"][1]["step"]) == (256, 8)
     assert mask["shape"][0] == crop["shape"][0] == ["ellipse", "box"]
+    best = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLBestByLikeness"].INPUT_TYPES()["required"]
+    similarity = pack.NODE_CLASS_MAPPINGS["PuLIDSDXLFaceSimilarity"].INPUT_TYPES()["required"]
+    assert best["face"] == similarity["face"]
+    assert (best["k"][1]["default"], best["k"][1]["min"]) == (1, 1)
 
 
 def test_encode_does_not_take_apply_settings(pack):
