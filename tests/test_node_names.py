@@ -25,13 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 SCANNED = ("pulid", "nodes", "pulid_cli")
 DOCS = ("README.md", "CONTRIBUTING.md", "docs/*.md", "web/docs/*.md")
 WORD = r"[A-Z][\w-]*"
+MORE = rf"(?:(?: (?:by|of))? {WORD})*"
+"""Further capitalised words of a name, a lower-case joining word allowed between two (Best by Likeness)."""
 SUFFIX = r" \((?:PuLID )?SDXL\)"
 
 DISPLAY_NAMES = set(import_pack().NODE_DISPLAY_NAME_MAPPINGS.values())
 SHORT_NAMES = {re.sub(r" \([^)]*\)$", "", name) for name in DISPLAY_NAMES}
 PREFIXES = sorted({" ".join(name.split()[:2]) for name in SHORT_NAMES})
-SUFFIXED = re.compile(rf"(?<![\w-]){WORD}(?: {WORD})*{SUFFIX}")
-PREFIXED = re.compile(rf"(?<![\w-])(?:{'|'.join(map(re.escape, PREFIXES))})(?: {WORD})*"
+SUFFIXED = re.compile(rf"(?<![\w-]){WORD}{MORE}{SUFFIX}")
+PREFIXED = re.compile(rf"(?<![\w-])(?:{'|'.join(map(re.escape, PREFIXES))}){MORE}"
                       rf"(?: \({WORD}(?: {WORD})*\))?")
 
 
