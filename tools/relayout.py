@@ -34,7 +34,7 @@ SIZES = {
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
     "PuLIDSDXLCropFace": (224, 242), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
-    "SetLatentNoiseMask": (170, 46),
+    "SetLatentNoiseMask": (170, 46), "PuLIDSDXLFaceMask": (224, 150), "PuLIDSDXLBestByLikeness": (230, 122),
 }
 
 
@@ -88,6 +88,10 @@ NOTES = {
                       "fix; Face photo: one sharp, front-lit face.\n- denoise (KSampler): 0.55 keeps the pose and "
                       "light; raise it (to 0.7) for a closer likeness, lower it when the face changes too much.\n"
                       "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several.",
+    "pulid_best_of_batch": "Four seeds, the likest kept:\n- batch_size (Empty Latent Image): how many to draw; "
+                           "k (Best by Likeness): how many to keep, likest first.\n- Likeness scores: each "
+                           "image's number (the ones Face Similarity gives), faceless ones last.\n- weight "
+                           "(Apply): 0.8; the photo: one sharp, front-lit face.",
     "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
                       "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
                       "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
@@ -141,14 +145,28 @@ def plans():
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
         "pulid_face_fix": Plan(
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 620)],
+                     [(8, 70), (5, 620)],
+                     [(9, 70), (19, 372), (7, 620)],
+                     [(12, 70), (16, 170), (10, 620), (11, 775)],
+                     [(13, 70), (14, 390), (17, 520), ("note", 640)],
+                     [(15, 70), (20, 440), (21, 770)]],
+            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16, 19]),
+                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15]),
+                    ("Measure the edit", [20, 21])],
+            # Narrower than the table: the measuring nodes' wires widen the gaps, and all must fit one screen.
+            sizes={1: (250, 98), 2: (250, 58), 3: (250, 106), 10: (210, 100), 11: (210, 100), 13: (210, 262),
+                   "note": (210, 220), 15: (210, 290), 20: (210, 260), 21: (210, 100)}),
+        "pulid_best_of_batch": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
-                     [(8, 70), (5, 580)],
-                     [(9, 70), (7, 580)],
-                     [(12, 70), (16, 170), (10, 490), (11, 645)],
-                     [(13, 70), (14, 390), ("note", 520)],
-                     [(17, 70), (15, 230)]],
-            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16]),
-                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15])]),
+                     [(5, 580)],
+                     [(10, 70), (11, 225), (12, 375), (7, 580), (6, 840)],
+                     [(13, 70), ("note", 470)],
+                     [(14, 70), (17, 450)],
+                     [(15, 70), (18, 450)]],
+            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 6, 7]), ("Prompt", [10, 11, 12]),
+                    ("Sample", [13, 14]), ("Keep the likest", [17, 18]), ("Save", [15])],
+            sizes={6: (230, 100), 18: (220, 120)}),
         "pulid_tradeoff": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
