@@ -87,7 +87,9 @@ NOTES = {
     "pulid_face_fix": "Give a picture that exists this face (the rest stays as it is):\n- Picture: the picture to "
                       "fix; Face photo: one sharp, front-lit face.\n- denoise (KSampler): 0.55 keeps the pose and "
                       "light; raise it (to 0.7) for a closer likeness, lower it when the face changes too much.\n"
-                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several.",
+                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several (set the "
+                      "Edit region's face the same).\n- Edit report: likeness, preservation outside the face (1 = "
+                      "untouched) and the largest pixel change there (0 = untouched).",
     "pulid_best_of_batch": "Four seeds, the likest kept:\n- batch_size (Empty Latent Image): how many to draw; "
                            "k (Best by Likeness): how many to keep, likest first.\n- Likeness scores: each "
                            "image's number (the ones Face Similarity gives), faceless ones last.\n- weight "
