@@ -301,6 +301,28 @@ def test_workflow_runs(comfy, name):
     assert torch.isfinite(latent).all() and latent.shape[-2:] == (7, 9)
 
 
+def test_best_of_batch(comfy):
+    """Four seeds drawn, the likest one kept and saved; the scores preview ranks all four (Best by Likeness's
+    order and numbers are its own tests'); its images are the decoded batch's size."""
+    prompt = workflow("pulid_best_of_batch")
+    (latent,) = nodes_of(prompt, "EmptyLatentImage")
+    (best,) = nodes_of(prompt, "PuLIDSDXLBestByLikeness")
+    (scores,) = nodes_of(prompt, "PreviewAny")
+    (saved,) = nodes_of(prompt, "SaveImage")
+    assert prompt[latent]["inputs"]["batch_size"] == 4 and prompt[best]["inputs"]["k"] == 1
+    prompt = small(prompt)
+    prompt["901"] = {"class_type": "PreviewAny", "inputs": {"source": [best, 2]}}
+    outputs = comfy.run(prompt).history_result["outputs"]
+
+    (kept,) = outputs[saved]["images"]
+    with Image.open(comfy.output / kept["subfolder"] / kept["filename"]) as picture:
+        assert picture.size == (72, 56)
+    (index,) = [int(i) for i in re.findall(r"\d+", outputs["901"]["text"][0])]
+    lines = outputs[scores]["text"][0].splitlines()
+    assert len(lines) == 2 and lines[1] == "kept 1 of 4 images, highest likeness first", lines
+    assert 0 <= index < 4 and lines[0].startswith(f"{index}: "), lines
+
+
 def small(api):
     """A copy of an API workflow made quick on the rig: 72x56 latents, 2 steps in every sampler."""
     prompt = copy.deepcopy(api)
@@ -413,12 +435,19 @@ def _saved_picture(comfy, outputs, node):
 def test_face_fix(comfy, variant):
     """The picture comes back at its size with the face region redrawn and everything far from the face as it
     was (8-bit saving may move a value by one level); the detail pass samples the 256 px crop as a 32x32 latent.
-    The inpainting variant runs the same graph through InpaintModelConditioning on a 9-channel checkpoint."""
+    The inpainting variant runs the same graph through InpaintModelConditioning on a 9-channel checkpoint.
+    The workflow's Evaluate measures the edit against the picture: nothing changed outside Face Mask's region
+    (Paste Face blends through the same feathered ellipse, so the difference there is exactly 0)."""
     prompt, picture = face_fix(comfy)
     if variant != "shipped":
         prompt = inpainting_variant(prompt, comfy.inpaint_checkpoint)
     (saved,) = nodes_of(prompt, "SaveImage")
+    (report,) = nodes_of(prompt, "PreviewAny")
     outputs = comfy.run(prompt).history_result["outputs"]
+    lines = outputs[report]["text"][0].splitlines()
+    assert lines[0].startswith("0: ") and lines[0].endswith("| face fix"), lines
+    assert re.search(r"outside mask max diff 0\.0000\b", lines[0]), lines
+    assert re.search(r"preservation (0\.99[5-9]\d|1\.0000)", lines[0]), lines
     result, before = _saved_picture(comfy, outputs, saved).int(), torch.from_numpy(picture).int()
     assert result.shape == before.shape
     files = sorted(glob.glob(str(comfy.output / "latents" / "face_fix_*.latent")))
