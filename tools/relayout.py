@@ -34,7 +34,7 @@ SIZES = {
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
     "PuLIDSDXLCropFace": (224, 242), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
-    "SetLatentNoiseMask": (170, 46), "PuLIDSDXLFaceMask": (224, 150), "PuLIDSDXLBestByLikeness": (230, 122),
+    "SetLatentNoiseMask": (170, 46), "PuLIDSDXLFaceMask": (224, 150), "PuLIDSDXLBestByLikeness": (240, 122),
 }
 
 
@@ -157,8 +157,8 @@ def plans():
                     ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15]),
                     ("Measure the edit", [20, 21])],
             # Narrower than the table: the measuring nodes' wires widen the gaps, and all must fit one screen.
-            sizes={1: (250, 98), 2: (250, 58), 3: (250, 106), 10: (210, 100), 11: (210, 100), 13: (210, 262),
-                   "note": (210, 220), 15: (210, 290), 20: (210, 260), 21: (210, 100)}),
+            sizes={1: (256, 98), 2: (256, 58), 3: (256, 106), 4: (210, 326), 8: (210, 326), 10: (210, 100), 11: (210, 100), 13: (210, 262),
+                   "note": (210, 220), 15: (220, 290), 20: (220, 266), 21: (220, 100)}),
         "pulid_best_of_batch": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(5, 580)],
