@@ -157,7 +157,8 @@ def plans():
                     ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15]),
                     ("Measure the edit", [20, 21])],
             # Narrower than the table: the measuring nodes' wires widen the gaps, and all must fit one screen.
-            sizes={1: (256, 98), 2: (256, 58), 3: (256, 106), 4: (210, 326), 8: (210, 326), 10: (210, 100), 11: (210, 100), 13: (210, 262),
+            sizes={1: (256, 98), 2: (256, 58), 3: (256, 106), 4: (210, 326), 8: (210, 326), 10: (196, 100), 11: (196, 100),
+                   13: (210, 262),
                    "note": (210, 220), 15: (220, 290), 20: (220, 266), 21: (220, 100)}),
         "pulid_best_of_batch": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
