@@ -4,6 +4,7 @@
 Node ids, input names and widget order are a public contract: saved workflows refer to them.
 """
 from . import folders
+from .assign import PuLIDSDXLAssignFace
 from .apply import PuLIDSDXLApply, PuLIDSDXLApplyAdvanced
 from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
 from .encode import PuLIDSDXLEncodeFace
@@ -25,6 +26,7 @@ NODE_CLASS_MAPPINGS = {
     "PuLIDSDXLFaceMask": PuLIDSDXLFaceMask,
     "PuLIDSDXLCropFace": PuLIDSDXLCropFace,
     "PuLIDSDXLPasteFace": PuLIDSDXLPasteFace,
+    "PuLIDSDXLAssignFace": PuLIDSDXLAssignFace,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -40,6 +42,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDSDXLFaceMask": "PuLID Face Mask (SDXL)",
     "PuLIDSDXLCropFace": "PuLID Crop Face (SDXL)",
     "PuLIDSDXLPasteFace": "PuLID Paste Face (SDXL)",
+    "PuLIDSDXLAssignFace": "PuLID Assign Face (SDXL)",
 }
 
 folders.register_folders()

@@ -37,6 +37,8 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
                                                      "shape", "feather", "skip_faceless"], ["mask"],
                           ["IMAGE", "MASK", "PULID_SDXL_FACE_CROP"]),
     "PuLIDSDXLPasteFace": ("PuLID Paste Face (SDXL)", ["images", "crop", "geometry"], [], ["IMAGE"]),
+    "PuLIDSDXLAssignFace": ("PuLID Assign Face (SDXL)", ["face_encoder", "images", "references", "person", "grow",
+                                                         "shape", "feather"], ["mask"], ["IMAGE", "MASK", "INT"]),
 }
 
 
