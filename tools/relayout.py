@@ -33,6 +33,7 @@ SIZES = {
     "SaveImage": (220, 290), "PuLIDSDXLSaveEmbeds": (252, 58), "LatentBatch": (150, 46),
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
+    "ImageBatch": (150, 46), "VAEEncode": (150, 46), "PuLIDSDXLAssignFace": (230, 170),
 }
 
 
@@ -78,6 +79,11 @@ NOTES = {
                             "style is lost.\n- the masks (Solid Mask, Combine Masks): white = where the first face "
                             "goes; the second Apply gets the inverse.\n- the photos (Load Image): one sharp, "
                             "front-lit face each.",
+    "pulid_group_faces": "Several people, each their own face:\n- the prompt: ask for as many people as photos; "
+                         "the first pass draws them where the seed puts them.\n- the photos (Load Image, left to "
+                         "right): photo k goes to the k-th face from the left; add a person with a Load Image, a "
+                         "Batch Images, an Assign Face, an Encode Face and an Apply.\n- denoise (second pass): 0.5 "
+                         "to 0.7; weight (each Apply) as usual.",
     "pulid_similarity_sweep": "Which weight keeps the likeness? Three Apply nodes (weights 0.4, 0.8, 1.2), same "
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
@@ -120,6 +126,20 @@ def plans():
             groups=[("Models", [1, 2, 3]), ("Masks", [8, 9]), ("Identity (PuLID)", [4, 5, 6, 7, 20, 21]),
                     ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample & save", [12, 13, 14, 15])],
             sizes={4: (224, 314), 5: (224, 314), 10: (220, 90), 11: (220, 90)}),
+        "pulid_group_faces": Plan(
+            columns=[[(1, 70), (2, 230), (3, 350), (12, 540)],
+                     [(10, 70), (11, 190), (4, 330), (5, 640)],
+                     [(13, 70), (14, 400), (19, 490), (16, 580), ("note", 680)],
+                     [(17, 70), (6, 290), (18, 510), (7, 730)],
+                     [(22, 70), (23, 330)],
+                     [(20, 70), (21, 400), (15, 500)]],
+            groups=[("Models", [1, 2, 3]), ("Size", [12]), ("Prompt & photos", [10, 11, 4, 5]),
+                    ("First pass: the group", [13, 14, 19, 16]),
+                    ("Identity (PuLID)", [17, 6, 18, 7]),
+                    ("Apply (PuLID)", [22, 23]), ("Second pass & save", [20, 21, 15])],
+            sizes={4: (200, 260), 5: (200, 260), 10: (200, 70), 11: (200, 70), 15: (210, 260), 20: (210, 262),
+                   21: (150, 46), 17: (210, 170), 18: (210, 170), 6: (210, 170), 7: (210, 170), 22: (210, 190),
+                   23: (210, 190), 13: (210, 262), "note": (210, 220)}),
         "pulid_similarity_sweep": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
