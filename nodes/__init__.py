@@ -4,6 +4,7 @@
 Node ids, input names and widget order are a public contract: saved workflows refer to them.
 """
 from . import folders
+from .assign import PuLIDSDXLAssignFace
 from .apply import PuLIDSDXLApply, PuLIDSDXLApplyAdvanced
 from .best import PuLIDSDXLBestByLikeness
 from .embeds import PuLIDSDXLLoadEmbeds, PuLIDSDXLSaveEmbeds
@@ -27,6 +28,7 @@ NODE_CLASS_MAPPINGS = {
     "PuLIDSDXLCropFace": PuLIDSDXLCropFace,
     "PuLIDSDXLPasteFace": PuLIDSDXLPasteFace,
     "PuLIDSDXLBestByLikeness": PuLIDSDXLBestByLikeness,
+    "PuLIDSDXLAssignFace": PuLIDSDXLAssignFace,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -43,6 +45,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PuLIDSDXLCropFace": "PuLID Crop Face (SDXL)",
     "PuLIDSDXLPasteFace": "PuLID Paste Face (SDXL)",
     "PuLIDSDXLBestByLikeness": "PuLID Best by Likeness (SDXL)",
+    "PuLIDSDXLAssignFace": "PuLID Assign Face (SDXL)",
 }
 
 folders.register_folders()

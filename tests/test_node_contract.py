@@ -39,6 +39,8 @@ CONTRACT = {  # node id -> (display name, required inputs in order, optional inp
     "PuLIDSDXLPasteFace": ("PuLID Paste Face (SDXL)", ["images", "crop", "geometry"], [], ["IMAGE"]),
     "PuLIDSDXLBestByLikeness": ("PuLID Best by Likeness (SDXL)", ["face_encoder", "images", "reference", "k", "face"],
                                 [], ["IMAGE", "STRING", "STRING"]),
+    "PuLIDSDXLAssignFace": ("PuLID Assign Face (SDXL)", ["face_encoder", "images", "references", "person", "grow",
+                                                         "shape", "feather"], ["mask"], ["IMAGE", "MASK", "INT"]),
 }
 
 

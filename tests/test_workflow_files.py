@@ -48,6 +48,8 @@ CORE = {
                        ("operation", ["multiply", "add", "subtract", "and", "or", "xor"])], ["MASK"]),
     "InvertMask": ([("mask", "MASK")], [], ["MASK"]),
     "LatentBatch": ([("samples1", "LATENT"), ("samples2", "LATENT")], [], ["LATENT"]),
+    "ImageBatch": ([("image1", "IMAGE"), ("image2", "IMAGE")], [], ["IMAGE"]),
+    "VAEEncode": ([("pixels", "IMAGE"), ("vae", "VAE")], [], ["LATENT"]),
     # Its text box ("preview") is display only: not serialised, not in the prompt.
     "PreviewAny": ([("source", ANY)], [], []),
 }
@@ -74,8 +76,8 @@ def our_definitions():
 
 
 def optional_sockets(node_type):
-    """The optional inputs of one of our nodes (Apply's attn_mask, Crop Face's mask): left unconnected in the
-    shipped workflows. Core nodes' inputs above are all required."""
+    """Our nodes' optional inputs (Apply's attn_mask, Crop Face's mask...): an unconnected one is left out of the
+    saved node. Core nodes' inputs above are all required."""
     cls = import_pack().NODE_CLASS_MAPPINGS.get(node_type)
     return set(cls.INPUT_TYPES().get("optional", {})) if cls else set()
 
