@@ -49,7 +49,6 @@ CORE = {
     "InvertMask": ([("mask", "MASK")], [], ["MASK"]),
     "LatentBatch": ([("samples1", "LATENT"), ("samples2", "LATENT")], [], ["LATENT"]),
     "ImageBatch": ([("image1", "IMAGE"), ("image2", "IMAGE")], [], ["IMAGE"]),
-    "VAEEncode": ([("pixels", "IMAGE"), ("vae", "VAE")], [], ["LATENT"]),
     # Its text box ("preview") is display only: not serialised, not in the prompt.
     "PreviewAny": ([("source", ANY)], [], []),
 }

@@ -34,8 +34,7 @@ SIZES = {
     "PuLIDSDXLFaceSimilarity": (230, 98), "PreviewAny": (220, 160), "SolidMask": (210, 106),
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
     "PuLIDSDXLCropFace": (224, 242), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
-    "SetLatentNoiseMask": (170, 46), "PuLIDSDXLFaceMask": (224, 150), "PuLIDSDXLBestByLikeness": (240, 122),
-    "ImageBatch": (150, 46), "PuLIDSDXLAssignFace": (230, 170),
+    "SetLatentNoiseMask": (170, 46), "PuLIDSDXLFaceMask": (224, 150), "PuLIDSDXLBestByLikeness": (246, 122),
 }
 
 
@@ -81,11 +80,6 @@ NOTES = {
                             "style is lost.\n- the masks (Solid Mask, Combine Masks): white = where the first face "
                             "goes; the second Apply gets the inverse.\n- the photos (Load Image): one sharp, "
                             "front-lit face each.",
-    "pulid_group_faces": "Several people, each their own face:\n- the prompt: ask for as many people as photos; "
-                         "the first pass draws them where the seed puts them.\n- the photos (Load Image, left to "
-                         "right): photo k goes to the k-th face from the left; add a person with a Load Image, a "
-                         "Batch Images, an Assign Face, an Encode Face and an Apply.\n- denoise (second pass): 0.5 "
-                         "to 0.7; weight (each Apply) as usual.",
     "pulid_similarity_sweep": "Which weight keeps the likeness? Three Apply nodes (weights 0.4, 0.8, 1.2), same "
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
@@ -93,9 +87,7 @@ NOTES = {
     "pulid_face_fix": "Give a picture that exists this face (the rest stays as it is):\n- Picture: the picture to "
                       "fix; Face photo: one sharp, front-lit face.\n- denoise (KSampler): 0.55 keeps the pose and "
                       "light; raise it (to 0.7) for a closer likeness, lower it when the face changes too much.\n"
-                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several (set the "
-                      "Edit region's face the same).\n- Edit report: likeness, preservation outside the face (1 = "
-                      "untouched) and the largest pixel change there (0 = untouched).",
+                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several.",
     "pulid_best_of_batch": "Four seeds, the likest kept:\n- batch_size (Empty Latent Image): how many to draw; "
                            "k (Best by Likeness): how many to keep, likest first.\n- Likeness scores: each "
                            "image's number (the ones Face Similarity gives), faceless ones last.\n- weight "
@@ -138,20 +130,6 @@ def plans():
             groups=[("Models", [1, 2, 3]), ("Masks", [8, 9]), ("Identity (PuLID)", [4, 5, 6, 7, 20, 21]),
                     ("Apply (PuLID)", [22, 23]), ("Prompt", [10, 11]), ("Sample", [12, 13]), ("Save", [14, 15])],
             sizes={4: (224, 314), 5: (224, 314), 10: (220, 90), 11: (220, 90)}),
-        "pulid_group_faces": Plan(
-            columns=[[(1, 70), (2, 230), (3, 350), (12, 540)],
-                     [(10, 70), (11, 190), (4, 330), (5, 640)],
-                     [(13, 70), (14, 400), (19, 490), (16, 580), ("note", 680)],
-                     [(17, 70), (6, 290), (18, 510), (7, 730)],
-                     [(22, 70), (23, 330)],
-                     [(20, 70), (21, 400), (15, 500)]],
-            groups=[("Models", [1, 2, 3]), ("Size", [12]), ("Prompt & photos", [10, 11, 4, 5]),
-                    ("First pass: the group", [13, 14, 19, 16]),
-                    ("Identity (PuLID)", [17, 6, 18, 7]),
-                    ("Apply (PuLID)", [22, 23]), ("Second pass & save", [20, 21, 15])],
-            sizes={4: (200, 260), 5: (200, 260), 10: (210, 70), 11: (210, 70), 15: (210, 260), 20: (210, 262),
-                   21: (150, 46), 17: (210, 170), 18: (210, 170), 6: (210, 170), 7: (210, 170), 22: (210, 190),
-                   23: (210, 190), 13: (210, 262), "note": (210, 220)}),
         "pulid_similarity_sweep": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],
@@ -167,19 +145,14 @@ def plans():
                                                       (15, "KSampler"), (20, "SaveImage"), (21, "PreviewAny"),
                                                       ("note", "Note"))}),
         "pulid_face_fix": Plan(
-            columns=[[(1, 70), (2, 230), (3, 350), (4, 620)],
-                     [(8, 70), (5, 620)],
-                     [(9, 70), (19, 372), (7, 620)],
-                     [(12, 70), (16, 170), (10, 620), (11, 775)],
-                     [(13, 70), (14, 390), (17, 520), ("note", 640)],
-                     [(15, 70), (20, 440), (21, 770)]],
-            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16, 19]),
-                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15]),
-                    ("Measure the edit", [20, 21])],
-            # Narrower than the table: the measuring nodes' wires widen the gaps, and all must fit one screen.
-            sizes={1: (256, 98), 2: (256, 58), 3: (256, 106), 4: (210, 326), 8: (210, 326), 7: (210, 190), 9: (210, 242),
-                   19: (210, 150), 10: (210, 100), 11: (210, 100), 13: (210, 262),
-                   "note": (210, 220), 15: (220, 290), 20: (220, 266), 21: (220, 100)}),
+            columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
+                     [(8, 70), (5, 580)],
+                     [(9, 70), (7, 580)],
+                     [(12, 70), (16, 170), (10, 490), (11, 645)],
+                     [(13, 70), (14, 390), ("note", 520)],
+                     [(17, 70), (15, 230)]],
+            groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16]),
+                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15])]),
         "pulid_best_of_batch": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(5, 580)],

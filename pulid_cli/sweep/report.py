@@ -9,12 +9,8 @@ import io
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from pulid.errors import PulidError
-
-from ..files import write_atomic
-from .grid import Job, format_weight, plan_jobs
+from .grid import Job, format_weight
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from testkit import capture
 from testkit.faces import compose_faces
 from testkit.make_face_models import face_photo
 from testkit.numerics import assert_close
 
 pytestmark = pytest.mark.host
 
-CAPTURED = {}
 # name -> picture; `same.png` is `a.png` again: an exact tie.
 PICTURES = {"a.png": lambda: face_photo(3, (208, 208)), "none.png": lambda: np.full((640, 640, 3), 30, np.uint8),
             "ref.png": lambda: face_photo(1), "same.png": lambda: face_photo(3, (208, 208)),
@@ -28,31 +28,13 @@ PICTURES = {"a.png": lambda: face_photo(3, (208, 208)), "none.png": lambda: np.f
 BATCH = ["a.png", "none.png", "ref.png", "same.png", "c.png"]
 
 
-class Capture:
-    """Keeps the image that reaches it in CAPTURED[tag]."""
-
-    CATEGORY = "PuLID tests"
-    RETURN_TYPES = ()
-    OUTPUT_NODE = True
-    FUNCTION = "keep"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"tag": ("STRING", {"default": "x"}), "image": ("IMAGE",)}}
-
-    def keep(self, tag, image):
-        CAPTURED[tag] = image
-        return {}
-
-
 @pytest.fixture(scope="module")
 def host(comfy):
     folder = comfy.folder_paths.get_input_directory()
     for name, make in PICTURES.items():
         cv2.imwrite(os.path.join(folder, name), cv2.cvtColor(make(), cv2.COLOR_RGB2BGR))
-    comfy.nodes.NODE_CLASS_MAPPINGS["PulidTestCaptureBest"] = Capture
-    yield comfy
-    del comfy.nodes.NODE_CLASS_MAPPINGS["PulidTestCaptureBest"]
+    with capture.registered(comfy):
+        yield comfy
 
 
 def encoder():
@@ -76,14 +58,14 @@ def best_prompt(k):
     prompt["31"] = {"class_type": "PreviewAny", "inputs": {"source": ["30", 1]}}
     prompt["35"] = {"class_type": "PuLIDSDXLBestByLikeness", "inputs": {
         "face_encoder": ["3", 0], "images": previous, "reference": ["9", 0], "k": k, "face": "largest"}}
-    prompt["40"] = {"class_type": "PulidTestCaptureBest", "inputs": {"tag": "best", "image": ["35", 0]}}
+    prompt["40"] = {"class_type": capture.NAME, "inputs": {"tag": "best", "image": ["35", 0]}}
     prompt["41"] = {"class_type": "PreviewAny", "inputs": {"source": ["35", 1]}}
     prompt["42"] = {"class_type": "PreviewAny", "inputs": {"source": ["35", 2]}}
     return prompt
 
 
 def run(comfy, prompt):
-    CAPTURED.clear()
+    capture.CAPTURED.clear()
     return comfy.run(prompt).history_result["outputs"]
 
 
@@ -119,7 +101,7 @@ def test_best_orders_by_face_similaritys_numbers(host, k):
     assert order[0] == 2  # the reference itself
     if k >= 5:
         assert order.index(0) < order.index(3) and order[4] == 1  # the tie in batch order, the faceless last
-    assert torch.equal(CAPTURED["best"], batch[order])
+    assert torch.equal(capture.CAPTURED["best"]["image"], batch[order])
 
 
 def fix_prompt(baseline=True, mask_size=None):
@@ -143,7 +125,7 @@ def fix_prompt(baseline=True, mask_size=None):
             "face": "largest", "labels": "fixed", "mask": ["8", 0]}},
         "11": {"class_type": "PreviewAny", "inputs": {"source": ["10", 2]}},
         "12": {"class_type": "PreviewAny", "inputs": {"source": ["10", 3]}},
-        "13": {"class_type": "PulidTestCaptureBest", "inputs": {"tag": "fixed", "image": ["7", 0]}},
+        "13": {"class_type": capture.NAME, "inputs": {"tag": "fixed", "image": ["7", 0]}},
     }
     if baseline:
         prompt["10"]["inputs"]["baseline"] = ["4", 0]
@@ -156,7 +138,7 @@ def fix_prompt(baseline=True, mask_size=None):
 def test_evaluate_with_a_mask_measures_a_face_fix_as_untouched_outside(host):
     outputs = run(host, fix_prompt())
     original = torch.from_numpy(PICTURES["fix.png"]().astype(np.float32) / 255.0)
-    assert (CAPTURED["fixed"][0] != original).any(), "the fix changed nothing"
+    assert (capture.CAPTURED["fixed"]["image"][0] != original).any(), "the fix changed nothing"
     assert_close(torch.tensor(float(outputs["11"]["text"][0])), torch.tensor(1.0, dtype=torch.float64), "network")
     line = outputs["12"]["text"][0].splitlines()[0]
     assert re.search(r"\| outside mask max diff 0\.0000 \| fixed$", line), line

@@ -1,7 +1,7 @@
-"""pulid_group_faces through ComfyUI's executor: reference k goes to the k-th face from the left.
+"""The group-faces graph (docs/internals.md#group-faces) through the executor: reference k goes to face k.
 
 The rig's random SDXL draws no faces, so the first pass's picture is replaced by a group picture composed with
-testkit.faces (the rest of the shipped API workflow runs as it is). Pixels cannot show which identity went
+testkit.faces (the rest of the graph runs as it is). Pixels cannot show which identity went
 where (convolutions spread every change), so the assignment is checked on the patched model itself: at every
 attn2 site, the k-th chained IdentityAttention holds reference k's embeddings and face k's mask.
 """
@@ -11,41 +11,22 @@ import os
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 import torch
 
+from testkit import capture
 from testkit.faces import compose_faces
 
 pytestmark = pytest.mark.host
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "api" / "pulid_group_faces.json"
-CAPTURED = {}
+WORKFLOW = Path(__file__).resolve().parent / "data" / "group_faces_api.json"
+"""The graph docs/internals.md#group-faces describes (two people), as an API prompt."""
 PICTURES = {  # name -> faces as (cx, cy, side) on a 768x448 picture (a 96x56 latent: quick on the rig)
     "group_two.png": [(648, 224, 100), (120, 224, 100)],  # drawn right to left: the order is by position
     "group_three.png": [(120, 224, 100), (384, 224, 100), (648, 224, 100)],
     "group_one.png": [(384, 224, 100)],
 }
 PHOTOS = ("face.png", "face2.png")  # the workflow's Load Image nodes, left to right
-
-
-class Keep:
-    """Output node that keeps its inputs in CAPTURED[tag], as the nodes made them."""
-
-    CATEGORY = "PuLID tests"
-    RETURN_TYPES = ()
-    OUTPUT_NODE = True
-    FUNCTION = "keep"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"tag": ("STRING", {"default": "x"})},
-                "optional": {"model": ("MODEL",), "mask": ("MASK",), "image": ("IMAGE",),
-                             "embeds": ("PULID_SDXL_EMBEDS",), "count": ("INT",)}}
-
-    def keep(self, tag, **values):
-        CAPTURED[tag] = values
-        return {}
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +37,9 @@ def host(comfy):
         boxes[name] = sorted(drawn, key=lambda box: box[0])  # left to right
         cv2.imwrite(os.path.join(comfy.folder_paths.get_input_directory(), name),
                     cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    comfy.nodes.NODE_CLASS_MAPPINGS["PulidTestGroupKeep"] = Keep
     comfy.boxes = boxes
-    yield comfy
-    del comfy.nodes.NODE_CLASS_MAPPINGS["PulidTestGroupKeep"]
+    with capture.registered(comfy):
+        yield comfy
 
 
 def nodes_of(prompt, class_type):
@@ -82,7 +62,7 @@ def group_prompt(picture):
         del prompt[key]
     assign = nodes_of(prompt, "PuLIDSDXLAssignFace")
     applies = chained_applies(prompt)
-    prompt["50"] = {"class_type": "PulidTestGroupKeep", "inputs": {"tag": "model", "model": [applies[-1], 0]}}
+    prompt["50"] = {"class_type": capture.NAME, "inputs": {"tag": "model", "model": [applies[-1], 0]}}
     for person, node in enumerate(assign, 1):
         loader = next(k for k in nodes_of(prompt, "LoadImage") if prompt[k]["inputs"]["image"] == PHOTOS[person - 1])
         prompt[f"6{person}"] = {"class_type": "PuLIDSDXLEncodeFace", "inputs": {
@@ -91,10 +71,10 @@ def group_prompt(picture):
             "face_encoder": prompt[node]["inputs"]["face_encoder"], "images": ["40", 0],
             "face": f"left-to-right #{person}", "grow": prompt[node]["inputs"]["grow"],
             "shape": prompt[node]["inputs"]["shape"], "feather": prompt[node]["inputs"]["feather"]}}
-        prompt[f"8{person}"] = {"class_type": "PulidTestGroupKeep", "inputs": {
+        prompt[f"8{person}"] = {"class_type": capture.NAME, "inputs": {
             "tag": f"person {person}", "image": [node, 0], "mask": [node, 1], "count": [node, 2],
             "embeds": [f"6{person}", 0]}}
-        prompt[f"9{person}"] = {"class_type": "PulidTestGroupKeep", "inputs": {
+        prompt[f"9{person}"] = {"class_type": capture.NAME, "inputs": {
             "tag": f"face mask {person}", "mask": [f"7{person}", 0], "image": [loader, 0]}}
     return prompt
 
@@ -110,14 +90,14 @@ def chained_applies(prompt):
 
 def outputs_of(prompt, sample=False):
     """The capture nodes, and with `sample` the Save Image too (the second pass runs only then)."""
-    kinds = ("PulidTestGroupKeep", "SaveImage") if sample else ("PulidTestGroupKeep",)
+    kinds = (capture.NAME, "SaveImage") if sample else (capture.NAME,)
     return [k for k, v in prompt.items() if v["class_type"] in kinds]
 
 
 def run(host, prompt, sample=False):
-    CAPTURED.clear()
+    capture.CAPTURED.clear()
     host.run(prompt, outputs=outputs_of(prompt, sample))
-    return dict(CAPTURED)
+    return dict(capture.CAPTURED)
 
 
 def attn2(model):

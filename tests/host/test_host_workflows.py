@@ -435,9 +435,7 @@ def _saved_picture(comfy, outputs, node):
 def test_face_fix(comfy, variant):
     """The picture comes back at its size with the face region redrawn and everything far from the face as it
     was (8-bit saving may move a value by one level); the detail pass samples the 256 px crop as a 32x32 latent.
-    The inpainting variant runs the same graph through InpaintModelConditioning on a 9-channel checkpoint.
-    The workflow's Evaluate measures the edit against the picture: nothing changed outside Face Mask's region
-    (Paste Face blends through the same feathered ellipse, so the difference there is exactly 0)."""
+    The inpainting variant runs the same graph through InpaintModelConditioning on a 9-channel checkpoint."""
     prompt, picture = face_fix(comfy)
     if variant != "shipped":
         prompt = inpainting_variant(prompt, comfy.inpaint_checkpoint)

@@ -14,34 +14,15 @@ import numpy as np
 import pytest
 import torch
 
+from testkit import capture
 from testkit.faces import compose_faces
 
 pytestmark = pytest.mark.host
 
-CAPTURED = {}
 PICTURES = {  # name -> (height, width, faces as (cx, cy, side))
     "two_faces.png": (640, 640, [(450, 300, 100), (150, 200, 128)]),
     "small_face.png": (1024, 1024, [(600, 420, 100)]),
 }
-
-
-class Capture:
-    """Keeps whatever reaches it in CAPTURED[tag]: the test reads the nodes' outputs as they were."""
-
-    CATEGORY = "PuLID tests"
-    RETURN_TYPES = ()
-    OUTPUT_NODE = True
-    FUNCTION = "keep"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"tag": ("STRING", {"default": "x"})},
-                "optional": {"image": ("IMAGE",), "mask": ("MASK",), "latent": ("LATENT",), "count": ("INT",),
-                             "geometry": ("PULID_SDXL_FACE_CROP",)}}
-
-    def keep(self, tag, **values):
-        CAPTURED[tag] = values
-        return {}
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +35,9 @@ def host(comfy):
                     cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     cv2.imwrite(os.path.join(comfy.folder_paths.get_input_directory(), "faceless.png"),
                 np.full((512, 512, 3), 30, np.uint8))
-    comfy.nodes.NODE_CLASS_MAPPINGS["PulidTestCapture"] = Capture
     comfy.boxes = boxes
-    yield comfy
-    del comfy.nodes.NODE_CLASS_MAPPINGS["PulidTestCapture"]
+    with capture.registered(comfy):
+        yield comfy
 
 
 def loaders():
@@ -77,7 +57,7 @@ def face_mask_prompt(picture, batch=1, face="all", grow=1.3, shape="ellipse", fe
         images = ["5", 0]
     prompt["10"] = {"class_type": "PuLIDSDXLFaceMask", "inputs": {
         "face_encoder": ["3", 0], "images": images, "face": face, "grow": grow, "shape": shape, "feather": feather}}
-    prompt["20"] = {"class_type": "PulidTestCapture", "inputs": {"tag": "mask", "mask": ["10", 0], "count": ["10", 1]}}
+    prompt["20"] = {"class_type": capture.NAME, "inputs": {"tag": "mask", "mask": ["10", 0], "count": ["10", 1]}}
     return prompt
 
 
@@ -86,7 +66,7 @@ def crop_prompt(picture, working_size=1024, face="largest", skip_faceless=False,
     prompt["10"] = {"class_type": "PuLIDSDXLCropFace", "inputs": {
         "face_encoder": ["3", 0], "images": ["4", 0], "face": face, "context": 2.0, "working_size": working_size,
         "grow": 1.3, "shape": "ellipse", "feather": 24, "skip_faceless": skip_faceless, **overrides}}
-    prompt["20"] = {"class_type": "PulidTestCapture", "inputs": {
+    prompt["20"] = {"class_type": capture.NAME, "inputs": {
         "tag": "crop", "image": ["10", 0], "mask": ["10", 1], "geometry": ["10", 2]}}
     return prompt
 
@@ -112,15 +92,15 @@ def detail_prompt(picture, working_size=256, denoise=0.5):
         "14": {"class_type": "VAEDecode", "inputs": {"samples": ["13", 0], "vae": ["1", 2]}},
         "15": {"class_type": "PuLIDSDXLPasteFace", "inputs": {"images": ["4", 0], "crop": ["14", 0],
                                                               "geometry": ["10", 2]}},
-        "21": {"class_type": "PulidTestCapture", "inputs": {"tag": "paste", "image": ["15", 0], "latent": ["13", 0]}},
+        "21": {"class_type": capture.NAME, "inputs": {"tag": "paste", "image": ["15", 0], "latent": ["13", 0]}},
     })
     return prompt
 
 
 def run(comfy, prompt, outputs=("20",)):
-    CAPTURED.clear()
+    capture.CAPTURED.clear()
     comfy.run(prompt, outputs=list(outputs))
-    return CAPTURED
+    return capture.CAPTURED
 
 
 def execution_error(comfy, prompt, outputs=("20",)):
@@ -188,7 +168,7 @@ def test_crop_face_choices_follow_left_to_right(host):
 
 def test_a_100px_face_in_a_1024_picture_is_cropped_to_the_working_size(host):
     captured = run(host, crop_prompt("small_face.png"))["crop"]
-    (x, y, w, h), box = host.boxes["small_face.png"][0], captured["geometry"][0].box
+    (_, _, w, _), box = host.boxes["small_face.png"][0], captured["geometry"][0].box
     assert captured["image"].shape == (1, 1024, 1024, 3) and captured["mask"].shape == (1, 1024, 1024)
     assert box.width == box.height and abs(box.width - 2 * w) <= 8  # context 2 around a 100 px face
     assert box.as_core() == {"x": box.x, "y": box.y, "width": box.width, "height": box.height}
@@ -246,7 +226,7 @@ def test_bad_input_names_it_and_the_host_stays_usable(host, case, message):
         prompt["30"] = {"class_type": "ImageBatch", "inputs": {"image1": ["4", 0], "image2": ["4", 0]}}
         prompt["31"] = {"class_type": "PuLIDSDXLPasteFace", "inputs": {"images": ["30", 0], "crop": ["10", 0],
                                                                       "geometry": ["10", 2]}}
-        prompt["32"] = {"class_type": "PulidTestCapture", "inputs": {"tag": "bad", "image": ["31", 0]}}
+        prompt["32"] = {"class_type": capture.NAME, "inputs": {"tag": "bad", "image": ["31", 0]}}
         failing, outputs = "31", ("32",)
     error = execution_error(host, prompt, outputs)
     assert error["node_id"] == failing and message in error["exception_message"], error["exception_message"]
