@@ -363,3 +363,16 @@ def write_facexlib(folder, faces=True, seed=0):
     parser = BiSeNet(num_class=19)
     torch.save(parser.state_dict(), os.path.join(folder, "parsing_bisenet.pth"))
     return os.fspath(folder)
+
+
+def write_models_folder(models):
+    """A ComfyUI models folder with the small generated face files in their catalog folders (EVA-CLIP with its text
+    tower, antelopev2, facexlib) and a stand-in PuLID file (only hashed by the sweep): what the sweep scores with."""
+    from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION, PULID_V1_1
+
+    write_eva_clip_checkpoint(str(models / EVA_CLIP.folder / EVA_CLIP.filename))
+    write_antelopev2(str(models / ANTELOPEV2.folder))
+    write_facexlib(str(models / FACEXLIB_DETECTION.folder))
+    (models / PULID_V1_1.folder).mkdir()
+    (models / PULID_V1_1.folder / PULID_V1_1.filename).write_bytes(b"only hashed here")
+    return models

@@ -10,7 +10,7 @@ from PIL import Image
 
 import open_clip.transformer
 from pulid import state_dict
-from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION, PULID_V1_1
+from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION
 from pulid.clip_text import load_clip_text
 from pulid.eva_clip import load_eva_clip
 from pulid.face import FaceEncoder
@@ -28,13 +28,7 @@ LONG_PROMPT = ", ".join(["a very detailed portrait photo of a smiling woman in a
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A models folder in ComfyUI's layout (the sweep reads it), with small generated files."""
-    models = tmp_path_factory.mktemp("scoring_models")
-    mfm.write_eva_clip_checkpoint(str(models / EVA_CLIP.folder / EVA_CLIP.filename))
-    mfm.write_antelopev2(str(models / ANTELOPEV2.folder))
-    mfm.write_facexlib(str(models / FACEXLIB_DETECTION.folder))
-    (models / PULID_V1_1.folder).mkdir()
-    (models / PULID_V1_1.folder / PULID_V1_1.filename).write_bytes(b"only hashed here")
-    return models
+    return mfm.write_models_folder(tmp_path_factory.mktemp("scoring_models"))
 
 
 @pytest.fixture

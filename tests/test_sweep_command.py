@@ -343,15 +343,9 @@ def test_command_line_errors(tmp_path, caplog):
 @pytest.fixture(scope="module")
 def scoring(tmp_path_factory):
     """A models folder in ComfyUI's layout with small generated files, and the face encoder the sweep loads from it."""
-    from pulid.catalog import ANTELOPEV2, EVA_CLIP, FACEXLIB_DETECTION, PULID_V1_1
     from testkit import make_face_models as mfm
 
-    models = tmp_path_factory.mktemp("sweep_models")
-    mfm.write_eva_clip_checkpoint(str(models / EVA_CLIP.folder / EVA_CLIP.filename))
-    mfm.write_antelopev2(str(models / ANTELOPEV2.folder))
-    mfm.write_facexlib(str(models / FACEXLIB_DETECTION.folder))
-    (models / PULID_V1_1.folder).mkdir()
-    (models / PULID_V1_1.folder / PULID_V1_1.filename).write_bytes(b"only hashed here")
+    models = mfm.write_models_folder(tmp_path_factory.mktemp("sweep_models"))
     _, paths = command.model_paths(models, None)
     encoder, clip = command.load_scorers(models, paths["eva_clip"])
     return models, paths, encoder, clip
