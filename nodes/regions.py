@@ -4,7 +4,7 @@ Only the face encoder's detector runs (onnxruntime): its torch modules are never
 who the faces are (ArcFace, EVA-CLIP) plays no part. The work is in `pulid.regions` and `pulid.face_crop`.
 """
 from ..pulid.image_input import checked_batch
-from ..pulid.face_crop import CropSettings, crop_faces, paste_faces
+from ..pulid.face_crop import WORKING_SIZES, CropSettings, crop_faces, paste_faces
 from ..pulid.regions import REGION_CHOICES, SHAPES, MaskShape, check_region, detect_faces, face_masks
 from . import aliases, runtime
 
@@ -104,7 +104,7 @@ class PuLIDSDXLCropFace:
                 "tooltip": "Crop side = the faces' long side x this: 2 keeps hair, neck and some background, so "
                            "the sampler sees where the face sits."}),
             "working_size": ("INT", {
-                "default": CROP_DEFAULTS.working_size, "min": 256, "max": 2048, "step": 8,
+                "default": CROP_DEFAULTS.working_size, "min": WORKING_SIZES[0], "max": WORKING_SIZES[1], "step": 8,
                 "tooltip": "The crop's side in pixels for the detail pass: 1024 is SDXL's native size."}),
             **mask_inputs(CROP_DEFAULTS.mask),
             "skip_faceless": ("BOOLEAN", {

@@ -15,12 +15,18 @@ from .image_input import checked_batch
 from .regions import Box, MaskShape, crop_box, face_mask
 
 
+NATIVE_SIZE = 1024
+"""SDXL's native side: the default working size of a detail pass."""
+WORKING_SIZES = (NATIVE_SIZE // 4, 2 * NATIVE_SIZE)
+"""The working sizes Crop Face offers: from a quarter of SDXL's native side (quick tests) to twice it."""
+
+
 @dataclass(frozen=True)
 class CropSettings:
     """How Crop Face cuts: box side = the faces' long side x `context`, resized to `working_size`²."""
 
     context: float = 2.0
-    working_size: int = 1024
+    working_size: int = NATIVE_SIZE
     mask: MaskShape = MaskShape(grow=1.3, shape="ellipse", feather=24)
 
     def __post_init__(self):

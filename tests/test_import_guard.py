@@ -47,7 +47,8 @@ OTHER_MODULES = {
                                       "                    skip_reshape=False, transformer_options={}):\n"
                                       "    return q\n\n"
                                       "optimized_attention = attention_basic\n",
-    "comfy/patcher_extension.py": "class CallbacksMP:\n    ON_PRE_RUN = 'on_pre_run'\n",
+    "comfy/patcher_extension.py": "class CallbacksMP:\n    ON_PRE_RUN = 'on_pre_run'\n\n\n"
+                                  "class WrappersMP:\n    OUTER_SAMPLE = 'outer_sample'\n",
 }
 
 
