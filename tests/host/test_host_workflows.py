@@ -440,12 +440,7 @@ def test_face_fix(comfy, variant):
     if variant != "shipped":
         prompt = inpainting_variant(prompt, comfy.inpaint_checkpoint)
     (saved,) = nodes_of(prompt, "SaveImage")
-    (report,) = nodes_of(prompt, "PreviewAny")
     outputs = comfy.run(prompt).history_result["outputs"]
-    lines = outputs[report]["text"][0].splitlines()
-    assert lines[0].startswith("0: ") and lines[0].endswith("| face fix"), lines
-    assert re.search(r"outside mask max diff 0\.0000\b", lines[0]), lines
-    assert re.search(r"preservation (0\.99[5-9]\d|1\.0000)", lines[0]), lines
     result, before = _saved_picture(comfy, outputs, saved).int(), torch.from_numpy(picture).int()
     assert result.shape == before.shape
     files = sorted(glob.glob(str(comfy.output / "latents" / "face_fix_*.latent")))
