@@ -496,7 +496,7 @@ _JS_NODES2 = """() => [...document.querySelectorAll('[data-node-id]')].map(el =>
 })"""
 
 
-JOB_BANNER = re.compile(r"^(?:\d+ )?jobs? (?:failed|completed|added to queue)$|^Job queueing", re.I)
+JOB_BANNER = re.compile(r"^(?:\d+ )?jobs? (?:failed|completed|added to queue)$|^Job queu(?:ed|eing)", re.I)
 """The queue overlay's banners (frontend ≥ 1.4x): about jobs on the server, e.g. one queue_and_cancel stopped
 mid-run (whether it started before the interrupt is a race), never about the workflow being loaded."""
 

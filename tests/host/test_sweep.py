@@ -129,6 +129,9 @@ def test_interrupt_resume_and_a_dead_server(cli_setup, servers, prompts, tmp_pat
     first = len(_images(out))
     assert 2 <= first < JOBS, log1[-3000:]
     before = len(_outputs(a)) + len(_outputs(b))
+    # A render the interrupt did not stop in time is on a server but not in the sweep. When the next run queues
+    # that job on the same server, ComfyUI answers from its cache: the image arrives with no new file.
+    unkept = before - first
 
     # 2. The same command renders only the rest; server a is killed after its first render of this run.
     a_before = len(_outputs(a))
@@ -136,7 +139,7 @@ def test_interrupt_resume_and_a_dead_server(cli_setup, servers, prompts, tmp_pat
 
     def a_rendered_and_delivered():
         # a has rendered one more, and the sweep holds every image the servers made (none lost with a)
-        return len(_outputs(a)) > a_before and len(_images(out)) - first == len(_outputs(a)) + len(_outputs(b)) - before
+        return len(_outputs(a)) > a_before and len(_images(out)) - first >= len(_outputs(a)) + len(_outputs(b)) - before
 
     _wait_for(a_rendered_and_delivered, proc, what="a render on server a")
     os.killpg(a.proc.pid, signal.SIGKILL)
@@ -149,7 +152,9 @@ def test_interrupt_resume_and_a_dead_server(cli_setup, servers, prompts, tmp_pat
     assert f"server {a.url} is gone" in log2 and f"its jobs go to {b.url}" in log2
     _idle(b)
     assert len(_images(out)) == JOBS
-    assert len(_outputs(a)) + len(_outputs(b)) - before == JOBS - first, "an image was rendered twice or lost"
+    rendered = len(_outputs(a)) + len(_outputs(b)) - before
+    assert JOBS - first - unkept <= rendered <= JOBS - first, f"{rendered} renders for {JOBS - first} images: " \
+        f"an image was rendered twice or lost ({unkept} render(s) of the first run not kept)"
 
     # 3. The reports: one row per image with every setting and its numbers, the contact sheet and the chart.
     with open(out / "scores.csv", newline="") as f:
