@@ -173,7 +173,7 @@ def _run_doctor(args) -> int:
 
 
 def _run_migrate(args) -> int:
-    from .workflow.migrate import migrate_file
+    from workflow_files.migrate import migrate_file
 
     source = Path(args.workflow)
     target = Path(args.out) if args.out else source.with_name(source.stem + "_pulid_sdxl.json")

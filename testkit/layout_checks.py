@@ -1,10 +1,10 @@
 """The checks tests/test_workflow_layout.py makes of a workflow's layout, computed as the frontend draws it
-(pulid_cli.workflow.geometry): wires through nodes, wires running backwards, overlapping nodes. tools/relayout.py
+(workflow_files.geometry): wires through nodes, wires running backwards, overlapping nodes. tools/relayout.py
 logs them for the layouts it writes.
 """
 from dataclasses import dataclass
 
-from pulid_cli.workflow.geometry import link_ends, node_box, segment_hits
+from workflow_files.geometry import link_ends, node_box, segment_hits
 
 SCREEN = (1600, 1000)  # what a shipped workflow must fit at zoom 1
 

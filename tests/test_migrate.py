@@ -8,8 +8,8 @@ from testkit import cubiq_workflows as cw
 from pulid.errors import PulidError
 from pulid_cli import main as cli
 from testkit.pack import import_pack
-from pulid_cli.workflow import cubiq as migrate_module
-from pulid_cli.workflow.migrate import migrate
+from workflow_files import cubiq as migrate_module
+from workflow_files.migrate import migrate
 
 
 def by_id(workflow):

@@ -16,7 +16,7 @@ COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_api_nodes", "comfy_config", "com
                    "folder_paths", "server", "node_helpers", "latent_preview", "execution", "nodes", "main", "app",
                    "utils", "comfyui_version", "cuda_malloc", "new_updater", "protocol"}
 """ComfyUI's top-level modules and packages (`nodes` included: ComfyUI's own, not ours)."""
-NOT_THE_LIBRARY = ("nodes", "pulid_cli", "tools", "bench", "tests")
+NOT_THE_LIBRARY = ("nodes", "pulid_cli", "workflow_files", "tools", "bench", "tests")
 COMFYUI_GATEWAYS = {"folders.py", "runtime.py", "patch.py"}
 
 
@@ -48,7 +48,13 @@ def test_nodes_import_comfyui_only_through_their_gateways():
     comfy = [f"{path.name}: {name}" for path in sorted(nodes_dir.rglob("*.py")) if path.name not in COMFYUI_GATEWAYS
              for name in _imports(path) if name.split(".")[0] in COMFYUI_MODULES]
     assert comfy == []
-    assert _outside(nodes_dir, ("pulid_cli", "tools", "bench", "tests")) == []
+    assert _outside(nodes_dir, ("pulid_cli", "workflow_files", "tools", "bench", "tests")) == []
+
+
+def test_workflow_files_serve_the_tools_and_use_only_the_library():
+    """The workflow-file library (graph, layout, migration) is what pulid_cli's migrate, tools/relayout.py and the
+    tests share; it reads the library's catalog and errors and nothing else of the pack."""
+    assert _outside(ROOT / "workflow_files", ("nodes", "pulid_cli", "tools", "bench", "tests", "testkit")) == []
 
 
 def test_python_m_pulid_runs_the_tools_as_a_program():

@@ -1,4 +1,4 @@
-"""pulid_cli.workflow.graph: a UI workflow read into named types writes back the same bytes (unknown and absent keys
+"""workflow_files.graph: a UI workflow read into named types writes back the same bytes (unknown and absent keys
 kept where they were), its lookups agree with the raw lists, and its edits keep both ends of a link in step."""
 import copy
 import json
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from testkit import cubiq_workflows
-from pulid_cli.workflow.graph import Input, Link, Node, Output, Reroute, Workflow
-from pulid_cli.workflow.records import UNSET
+from workflow_files.graph import Input, Link, Node, Output, Reroute, Workflow
+from workflow_files.records import UNSET
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
 

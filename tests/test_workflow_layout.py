@@ -1,5 +1,5 @@
 """The shipped workflows read at a glance: computed from their JSON as the frontend draws them
-(pulid_cli/workflow/geometry.py, testkit/layout_checks.py), every workflow has no wire through a node, no overlapping nodes or groups, one Note,
+(workflow_files/geometry.py, testkit/layout_checks.py), every workflow has no wire through a node, no overlapping nodes or groups, one Note,
 and fits one 1600x1000 screen at zoom 1. tools/relayout.py makes layouts that pass."""
 import json
 from pathlib import Path
@@ -8,10 +8,10 @@ import pytest
 
 from testkit import cubiq_workflows
 from testkit.layout_checks import SCREEN, backward_links, crossings, overlaps
-from pulid_cli.workflow.geometry import extent, group_box, node_box
-from pulid_cli.workflow.graph import Workflow
-from pulid_cli.workflow.migrate import migrate
-from pulid_cli.workflow.records import UNSET
+from workflow_files.geometry import extent, group_box, node_box
+from workflow_files.graph import Workflow
+from workflow_files.migrate import migrate
+from workflow_files.records import UNSET
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
 

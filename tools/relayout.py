@@ -4,7 +4,7 @@
 
 Each workflow is given here as columns of node ids, left to right (the loaders first, the saved image
 last, every node right of its inputs), each node with the y of its top, groups that frame the roles and one
-Note that says what to change first; pulid_cli.workflow.layout.arrange places them and routes the wires
+Note that says what to change first; workflow_files.layout.arrange places them and routes the wires
 through reroutes.
 tests/test_workflow_layout.py checks the result from the JSON (no wire through a node, no overlap, one
 1600x1000 screen at zoom 1), so a change here that breaks it fails the tests, not an artist's eye.
@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pulid_cli.workflow import layout
-from pulid_cli.workflow.geometry import extent
-from pulid_cli.workflow.graph import Node, Workflow
+from workflow_files import layout
+from workflow_files.geometry import extent
+from workflow_files.graph import Node, Workflow
 from testkit.layout_checks import crossings, overlaps
 
 REPO = Path(__file__).resolve().parents[1]

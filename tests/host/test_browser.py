@@ -21,7 +21,7 @@ import pytest
 
 from testkit import browser_harness as bh
 from testkit import cubiq_workflows
-from pulid_cli.workflow.migrate import migrate
+from workflow_files.migrate import migrate
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 # The server needs ComfyUI's requirements; by default they are in the interpreter running pytest.

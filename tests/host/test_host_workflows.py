@@ -205,7 +205,7 @@ def test_window_follows_the_sampled_models_schedule_whatever_the_node_order(comf
 def test_migrated_cubiq_prompt_validates_and_runs(comfy):
     """`pulid migrate` on a cubiq API prompt: ComfyUI accepts the result, and it samples (on the CPU provider)."""
     from testkit import cubiq_workflows
-    from pulid_cli.workflow.migrate import migrate
+    from workflow_files.migrate import migrate
 
     prompt = migrate(cubiq_workflows.api()).workflow
     valid = comfy.validate(prompt)
