@@ -681,6 +681,47 @@ class Frontend:
         banner.first.wait_for(state="hidden", timeout=timeout)
         return sent["prompt"], sent["status"], sent["response"]
 
+    def set_widgets(self, values: dict):
+        """Set widget values on the loaded graph as a user's edit does: {node id: {widget name: value}}."""
+        missing = self.page.evaluate("""(values) => {
+            const missing = [];
+            for (const [id, widgets] of Object.entries(values)) {
+                const node = window.app.graph.getNodeById(Number(id));
+                for (const [name, value] of Object.entries(widgets)) {
+                    const widget = node && (node.widgets || []).find(w => w.name === name);
+                    if (!widget) { missing.push(`#${id} ${name}`); continue; }
+                    widget.value = value;
+                    widget.callback?.(value);
+                }
+            }
+            window.app.graph.setDirtyCanvas(true, true);
+            return missing;
+        }""", values)
+        assert not missing, f"no such widget in the loaded graph: {missing}"
+
+    def run_app(self, server, timeout=300_000):
+        """Press the app's Run button and let the prompt run for real; return (prompt sent, prompt id, the
+        server's outputs for it, the src of every image the app's outputs show once the run is done)."""
+        with self.page.expect_response(lambda r: r.url.endswith("/prompt") and r.request.method == "POST",
+                                       timeout=30_000) as answer:
+            self.page.locator(APP_RUN_BUTTON).first.click(timeout=30_000)
+        response = answer.value
+        assert response.status == 200, f"/prompt answered {response.status}: {response.text()[:2000]}"
+        prompt, prompt_id = response.request.post_data_json["prompt"], response.json()["prompt_id"]
+        deadline = time.monotonic() + timeout / 1000
+        while True:
+            entry = server.get(f"/history/{prompt_id}").get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the app's run did not end within {timeout / 1000:.0f} s")
+            self.page.wait_for_timeout(500)
+        assert entry["status"]["status_str"] == "success", entry["status"]
+        shown = self.page.locator('[data-testid="linear-image-output"]')
+        with contextlib.suppress(Exception):
+            shown.first.wait_for(state="attached", timeout=30_000)
+        return prompt, prompt_id, entry["outputs"], [shown.nth(i).get_attribute("src") for i in range(shown.count())]
+
     def display_names(self, node_types, locale) -> list:
         """The titles new nodes of `node_types` get when the frontend's language is `locale` (a page reload
         applies the setting, as the settings dialog does); the language is set back to English after."""

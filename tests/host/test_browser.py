@@ -14,23 +14,29 @@ import copy
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from testkit import browser_harness as bh
 from testkit import cubiq_workflows
+from testkit.faces import compose_faces
 from workflow_files.migrate import migrate
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 # The server needs ComfyUI's requirements; by default they are in the interpreter running pytest.
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
 WORKFLOWS = bh.find_workflows(bh.REPO / "workflows") if (bh.REPO / "workflows").is_dir() else []
-# The stand-ins: every id the other PuLID packs register (ours must load beside them), and the IP-Adapter-like
-# node the migrated cubiq workflows contain.
+# The stand-ins: every id the other PuLID packs register (ours must load beside them), the IP-Adapter-like
+# node the migrated cubiq workflows contain, and the small text encoders of the rig's checkpoint (app runs).
 TEST_NODES = [bh.REPO / "tests" / "host" / "custom_nodes" / name
-              for name in ("pulid_test_clashing_pack", "pulid_test_attn2_protocol")]
+              for name in ("pulid_test_clashing_pack", "pulid_test_attn2_protocol", "pulid_test_small_text_encoders")]
+APP_PICTURE = (256, 320, [(160, 128, 80)])
+"""The face-fix app's picture.png: one drawn face the rig's detector finds (height, width, faces as compose_faces
+takes them)."""
 MIGRATED_UI = migrate(cubiq_workflows.ui()).workflow
 MIGRATED_API = migrate(cubiq_workflows.api()).workflow
 
@@ -109,14 +115,29 @@ CONTROL_API = {
 # ---------------------------------------------------------------- fixtures
 
 
+def _install_rig(server, comfy):
+    """The host rig's small real models (tests/host/conftest.py) and face photos, and a picture with a drawn face,
+    so that an app run renders; the other names the workflows use get placeholders after this."""
+    for path in comfy.models.rglob("*"):
+        if path.is_file():
+            target = server.models / path.relative_to(comfy.models)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path.resolve())
+    for name in ("face.png", "face2.png"):
+        shutil.copy(Path(comfy.folder_paths.get_input_directory()) / name, server.input / name)
+    height, width, faces = APP_PICTURE
+    Image.fromarray(compose_faces(height, width, faces)[0]).save(server.input / "picture.png")
+
+
 @pytest.fixture(scope="module")
-def host(tmp_path_factory, host_report):
+def host(tmp_path_factory, host_report, comfy):
     """Server + browser for the whole module; both are stopped however the tests end."""
     cache = bh.REPO / "tests" / "_generated"
     packages = bh.host_packages_dir(COMFYUI_PATH, cache, python=COMFYUI_PYTHON)
     work = tmp_path_factory.mktemp("comfy_browser")
     with bh.ComfyServer(COMFYUI_PATH, work, packages_dir=packages, python=COMFYUI_PYTHON,
                         extra_custom_nodes=TEST_NODES) as server:
+        _install_rig(server, comfy)
         mapping = server.folder_of_combos()
         prompts = [CONTROL_API, MIGRATED_API] + [w.api for w in WORKFLOWS if w.api]
         server.add_placeholders(prompts, mapping,
@@ -251,25 +272,45 @@ def test_app_ready_workflows_are_found():
     assert sorted(w.name for w in APP_READY) == ["pulid_basic", "pulid_face_fix"]
 
 
+APP_RUN_CUTS = {"EmptyLatentImage": {"width": 64, "height": 64}, "KSampler": {"steps": 2},
+                "PuLIDSDXLCropFace": {"working_size": 256}}
+"""What an app run changes in the graph before it runs, so the rig renders on a CPU in seconds (inputs the app
+does not show; the API copy gets the same changes for the comparison)."""
+
+
+def _cut_for_the_rig(api):
+    """{node id: {widget: value}}: APP_RUN_CUTS for the nodes of `api` they apply to."""
+    return {key: APP_RUN_CUTS[node["class_type"]] for key, node in api.items() if node["class_type"] in APP_RUN_CUTS}
+
+
 @pytest.mark.parametrize("wf", APP_READY, ids=[w.name for w in APP_READY])
 def test_app_ready_workflow_opens_as_graph_and_switches_to_its_app(host, wf):
     """The template opens as its graph (docs/app-mode.md); on a frontend with app mode the switch shows the
-    inputs extra.linearData lists, in its order, and the app's Run button queues the API copy's prompt, which
-    the server accepts. Older frontends keep the graph."""
+    inputs extra.linearData lists, in its order, and the app's Run button sends the API copy's prompt, which runs
+    on the rig's models and shows its saved image among the app's outputs. Older frontends keep the graph."""
     ui = host["ui"]
     report = ui.load(copy.deepcopy(wf.ui))
     _assert_loads_clean(report, wf.ui_path.name)
     assert not ui.in_app_mode(), f"{wf.ui_path.name} opened as an app"
     if not APP_MODE:
         return
+    cuts = _cut_for_the_rig(wf.api)
+    expected = copy.deepcopy(wf.api)
+    for key, values in cuts.items():
+        expected[key]["inputs"].update(values)
+    ui.set_widgets(cuts)
     try:
         shown = ui.app_mode(True)
         want = [name for _, name, *_ in wf.ui["extra"]["linearData"]["inputs"]]
         assert [item["label"] for item in shown] == want, f"{wf.ui_path.name}: the app shows {shown}"
-        prompt, status, response = ui.queue_from_run_button(host["server"], button=bh.APP_RUN_BUTTON)
-        assert bh.prompt_core(prompt, host["info"]) == bh.prompt_core(wf.api), \
+        prompt, prompt_id, outputs, images = ui.run_app(host["server"])
+        assert bh.prompt_core(prompt, host["info"]) == bh.prompt_core(expected), \
             f"{wf.ui_path.name}: the app queued a prompt that differs from {wf.api_path.name}"
-        assert status == 200 and not response.get("node_errors"), response
+        (output,) = [str(node) for node in wf.ui["extra"]["linearData"]["outputs"]]
+        (saved,) = outputs[output]["images"]
+        assert (host["server"].output / saved["subfolder"] / saved["filename"]).is_file()
+        assert any(f"filename={saved['filename']}" in (src or "") for src in images), \
+            f"{wf.ui_path.name}: the app's outputs show {images}, not {saved['filename']} (prompt {prompt_id})"
     finally:
         ui.app_mode(False)
 
