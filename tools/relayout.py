@@ -35,6 +35,7 @@ SIZES = {
     "MaskComposite": (210, 126), "InvertMask": (150, 26), "Note": (220, 220), "PuLIDSDXLEvaluate": (220, 260),
     "PuLIDSDXLCropFace": (224, 242), "PuLIDSDXLPasteFace": (200, 66), "VAEEncode": (150, 46),
     "SetLatentNoiseMask": (170, 46), "PuLIDSDXLFaceMask": (224, 150), "PuLIDSDXLBestByLikeness": (246, 122),
+    "PuLIDSDXLAssignFace": (210, 190), "ImageBatch": (166, 46),
 }
 
 
@@ -92,6 +93,9 @@ NOTES = {
                            "k (Best by Likeness): how many to keep, likest first.\n- Likeness scores: each "
                            "image's number (the ones Face Similarity gives), faceless ones last.\n- weight "
                            "(Apply): 0.8; the photo: one sharp, front-lit face.",
+    "pulid_group_faces": "Several people, one face each:\n- photos: person 1 gets the leftmost face of the "
+                         "first pass, person 2 the next.\n- the prompt: how many people, where.\n- denoise "
+                         "(Second pass): 0.6; raise it for likeness, lower it to keep the first picture.\n- weight (each Apply): 1.0.",
     "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
                       "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
                       "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
@@ -163,6 +167,19 @@ def plans():
             groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 6, 7]), ("Prompt", [10, 11, 12]),
                     ("Sample", [13, 14]), ("Keep the likest", [17, 18]), ("Save", [15])],
             sizes={6: (230, 100), 18: (220, 122)}),
+        "pulid_group_faces": Plan(
+            columns=[[(1, 70), (2, 220), (3, 330), (4, 520)],
+                     [(10, 70), (11, 200), (12, 330), (5, 520)],
+                     [(13, 70), (14, 388), (16, 520)],
+                     [(17, 70), (18, 310), (7, 584)],
+                     [(6, 70), (22, 296), (23, 584)],
+                     [(20, 70), (21, 388), (15, 490), ("note", 790)]],
+            groups=[("Models", [1, 2, 3]), ("Prompt", [10, 11, 12]), ("First pass", [13, 14]),
+                    ("Identity (PuLID)", [4, 5, 16]), ("Assign faces", [17, 18]), ("Person 1", [6, 22]),
+                    ("Person 2", [7, 23]), ("Second pass & save", [20, 21, 15])],
+            sizes={1: (224, 98), 2: (224, 58), 3: (224, 106), 10: (210, 88), 11: (210, 88), 4: (224, 314),
+                   5: (224, 314), 17: (210, 190), 18: (210, 190), 6: (210, 170), 7: (210, 170), 22: (210, 190),
+                   23: (210, 190), 13: (210, 262), 20: (210, 262), 15: (210, 250), "note": (210, 160)}),
         "pulid_tradeoff": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(10, 70), (11, 225), (12, 375), (5, 580)],

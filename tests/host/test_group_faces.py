@@ -19,8 +19,8 @@ from testkit.faces import compose_faces
 
 pytestmark = pytest.mark.host
 
-WORKFLOW = Path(__file__).resolve().parent / "data" / "group_faces_api.json"
-"""The graph docs/internals.md#group-faces describes (two people), as an API prompt."""
+WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "api" / "pulid_group_faces.json"
+"""The shipped group-faces template (two people; docs/internals.md#group-faces), as its API copy."""
 PICTURES = {  # name -> faces as (cx, cy, side) on a 768x448 picture (a 96x56 latent: quick on the rig)
     "group_two.png": [(648, 224, 100), (120, 224, 100)],  # drawn right to left: the order is by position
     "group_three.png": [(120, 224, 100), (384, 224, 100), (648, 224, 100)],
@@ -47,15 +47,17 @@ def nodes_of(prompt, class_type):
 
 
 def group_prompt(picture):
-    """The shipped workflow, its first pass's picture replaced by `picture`, 2 steps, plus the capture nodes:
-    the chained model, each Assign Face's outputs, and per photo an Encode Face and a Face Mask of its own."""
+    """The shipped workflow, its first pass replaced by `picture` (its pixels where the decoded first pass went, its
+    VAE encoding where the first pass's latent went), 2 steps, plus the capture nodes: the chained model, each
+    Assign Face's outputs, and per photo an Encode Face and a Face Mask of its own."""
     prompt = json.loads(WORKFLOW.read_text(encoding="utf-8"))
     assert prompt["14"]["inputs"]["samples"] == ["13", 0]  # node 14 decodes the first pass (node 13)
     prompt["40"] = {"class_type": "LoadImage", "inputs": {"image": picture}}
+    prompt["41"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["40", 0], "vae": prompt["14"]["inputs"]["vae"]}}
     for node in prompt.values():
         for name, value in node["inputs"].items():
-            if value == ["14", 0]:
-                node["inputs"][name] = ["40", 0]
+            if value in (["14", 0], ["13", 0]):
+                node["inputs"][name] = ["40", 0] if value == ["14", 0] else ["41", 0]
     for key in nodes_of(prompt, "KSampler"):
         prompt[key]["inputs"]["steps"] = 2
     for key in ("13", "14", "12"):  # the first pass is replaced by the picture
@@ -107,11 +109,13 @@ def attn2(model):
 def test_the_kth_apply_holds_reference_k_and_face_k(host):
     prompt = group_prompt("group_two.png")
     applies = chained_applies(prompt)
-    # The shipped graph pairs them by wiring: Apply k's embeds from the Encode Face of Assign Face k's reference,
-    # its attn_mask from Assign Face k's mask, Assign Face k set to person k.
+    # The shipped graph pairs them by wiring: Apply k's embeds from the Encode Face of photo k (the k-th image of
+    # Assign Face's `references`), its attn_mask from the mask of Assign Face k, set to person k.
     for person, apply in enumerate(applies, 1):
         encode = prompt[apply]["inputs"]["embeds"][0]
-        assign = prompt[encode]["inputs"]["image"][0]
+        photo = prompt[encode]["inputs"]["image"][0]
+        assert prompt[photo]["class_type"] == "LoadImage" and prompt[photo]["inputs"]["image"] == PHOTOS[person - 1]
+        assign = prompt[apply]["inputs"]["attn_mask"][0]
         assert prompt[apply]["inputs"]["attn_mask"] == [assign, 1]
         assert prompt[assign]["class_type"] == "PuLIDSDXLAssignFace" and prompt[assign]["inputs"]["person"] == person
     captured = run(host, prompt, sample=True)  # the whole workflow, second pass and Save Image included
