@@ -85,10 +85,10 @@ NOTES = {
                               "seed; Face Similarity scores each result against the photo (1 = same face).\n"
                               "- change the weights in the Apply titles and widgets.\n- method: fidelity or style.\n"
                               "- the photo: one sharp, front-lit face.",
-    "pulid_face_fix": "Give a picture that exists this face (the rest stays as it is):\n- Picture: the picture to "
-                      "fix; Face photo: one sharp, front-lit face.\n- denoise (KSampler): 0.55 keeps the pose and "
-                      "light; raise it (to 0.7) for a closer likeness, lower it when the face changes too much.\n"
-                      "- weight (Apply): 0.8; face (Crop Face): which face when the picture shows several.",
+    "pulid_face_fix": "This face into a picture that exists:\n- Picture, Face photo (one sharp face).\n- denoise "
+                      "(KSampler): 0.55; raise it (0.7) for likeness, lower it to keep more.\n- weight (Apply): "
+                      "0.8; face (Crop Face): which face.\n- Edit report: outside mask max diff 0 = the rest "
+                      "untouched.",
     "pulid_best_of_batch": "Four seeds, the likest kept:\n- batch_size (Empty Latent Image): how many to draw; "
                            "k (Best by Likeness): how many to keep, likest first.\n- Likeness scores: each "
                            "image's number (the ones Face Similarity gives), faceless ones last.\n- weight "
@@ -153,10 +153,14 @@ def plans():
                      [(8, 70), (5, 580)],
                      [(9, 70), (7, 580)],
                      [(12, 70), (16, 170), (10, 490), (11, 645)],
-                     [(13, 70), (14, 390), ("note", 520)],
-                     [(17, 70), (15, 230)]],
+                     [(13, 70), (14, 390), ("note", 500), (19, 740)],
+                     [(17, 70), (15, 200), (20, 480), (21, 806)]],
             groups=[("Models", [1, 2, 3]), ("Identity (PuLID)", [4, 5, 7]), ("Face crop", [8, 9, 12, 16]),
-                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17]), ("Save", [15])]),
+                    ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17, 15]),
+                    ("Face region", [19]), ("Edit check", [20, 21])],
+            sizes={1: (224, 98), 2: (224, 58), 3: (224, 106), 4: (224, 326), 19: (210, 150), 20: (230, 270),
+                   21: (230, 122), 15: (230, 200), 17: (230, 66), "note": (210, 160), 13: (210, 262), 14: (210, 46),
+                   10: (210, 100), 11: (210, 100), 12: (210, 46), 16: (210, 46)}),
         "pulid_best_of_batch": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(5, 580)],

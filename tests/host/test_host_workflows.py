@@ -451,3 +451,8 @@ def test_face_fix(comfy, variant):
     far[:, 60:260] = False
     assert (result - before).abs()[far].max() <= 1
     assert (result - before).abs()[~far].max() > 1  # the face was redrawn
+    # The workflow's own edit check (Face Mask with the crop's grow, shape and feather; Evaluate with it as mask):
+    # nothing changed outside the region the fix may change. (The rig's random UNet leaves no face to score.)
+    (report,) = nodes_of(prompt, "PreviewAny")
+    line = outputs[report]["text"][0].splitlines()[0]
+    assert "| preservation 1.0000 | outside mask max diff 0.0000 | face fix" in line, line
