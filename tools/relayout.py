@@ -95,7 +95,8 @@ NOTES = {
                            "(Apply): 0.8; the photo: one sharp, front-lit face.",
     "pulid_group_faces": "Several people, one face each:\n- photos: person 1 gets the leftmost face of the "
                          "first pass, person 2 the next.\n- the prompt: how many people, where.\n- denoise "
-                         "(Second pass): 0.6; raise it for likeness, lower it to keep the first picture.\n- weight (each Apply): 1.0.",
+                         "(Second pass): 0.6; raise it for likeness, lower it to keep the first picture.\n"
+                         "- weight (each Apply): 1.0.",
     "pulid_tradeoff": "Likeness or prompt? One seed without PuLID (the baseline) and at weight 0.8 with "
                       "fidelity and with style; Evaluate scores all three.\n- change the weight or method in an "
                       "Apply, and its line in Evaluate's labels.\n- keep Evaluate's prompt the same as the "
@@ -159,8 +160,8 @@ def plans():
                     ("Prompt", [10, 11]), ("Detail pass", [13, 14]), ("Paste back", [17, 15]),
                     ("Face region", [19]), ("Edit check", [20, 21])],
             sizes={1: (224, 98), 2: (224, 58), 3: (224, 106), 4: (224, 326), 19: (210, 150), 20: (230, 270),
-                   21: (230, 122), 15: (230, 200), 17: (230, 66), "note": (210, 160), 13: (210, 262), 14: (210, 46),
-                   10: (210, 100), 11: (210, 100), 12: (210, 46), 16: (210, 46)}),
+                   21: (230, 122), 15: (230, 200), 17: (230, 66), "note": (210, 160), 13: (210, 262),
+                   10: (210, 100), 11: (210, 100)}),
         "pulid_best_of_batch": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
                      [(5, 580)],
@@ -182,7 +183,7 @@ def plans():
                     ("Identity (PuLID)", [4, 5, 16]), ("Assign faces", [17, 18]), ("Person 1", [6, 22]),
                     ("Person 2", [7, 23]), ("Second pass & save", [20, 21, 15])],
             sizes={1: (224, 98), 2: (224, 58), 3: (224, 106), 10: (210, 88), 11: (210, 88), 4: (224, 314),
-                   5: (224, 314), 17: (210, 190), 18: (210, 190), 6: (210, 170), 7: (210, 170), 22: (210, 190),
+                   5: (224, 314), 6: (210, 170), 7: (210, 170), 22: (210, 190),
                    23: (210, 190), 13: (210, 262), 20: (210, 262), 15: (210, 250), "note": (210, 160)}),
         "pulid_tradeoff": Plan(
             columns=[[(1, 70), (2, 230), (3, 350), (4, 580)],
